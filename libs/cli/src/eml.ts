@@ -1,0 +1,91 @@
+// Turning raw messages (.eml, mbox) into OutboundMessage events for `mailpools feed`. Only the
+// few envelope headers are read here; the MIME body is left to the stages that judge it.
+import { createHash } from 'node:crypto';
+import type { OutboundMessage, Origin } from '@mailpools/schemas';
+
+export interface EnvelopeFlags {
+  tenantId: string;
+  origin: Origin;
+  submitter?: string;
+  sender?: string;
+  recipients?: string[];
+  internalDomains: string[];
+  clientIp: string;
+  helo: string;
+  eventTime?: number;
+  maxRawBytes: number;
+}
+
+/** Unfolded header fields of the header block, names lower-cased; the first of each wins. */
+export function readHeaders(raw: Buffer): Map<string, string> {
+  const text = raw.subarray(0, 256 * 1024).toString('latin1');
+  const end = text.search(/\r?\n\r?\n/);
+  const block = (end === -1 ? text : text.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
+  const headers = new Map<string, string>();
+  for (const line of block.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
+  }
+  return headers;
+}
+
+/** The addr-specs of an address-list header ("A <a@x>, b@y" → ["a@x", "b@y"]). */
+export function addresses(value: string | undefined): string[] {
+  if (!value) return [];
+  const found = value.match(/<([^<>\s]+@[^<>\s]+)>|[^\s<>,;:"()]+@[^\s<>,;:"()]+/g) ?? [];
+  return found.map((a) => a.replace(/^<|>$/g, '').toLowerCase());
+}
+
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+export function eventFromRaw(raw: Buffer, flags: EnvelopeFlags): OutboundMessage {
+  const headers = readHeaders(raw);
+  const from = addresses(headers.get('from'))[0] ?? '';
+  const sender = flags.sender ?? addresses(headers.get('return-path'))[0] ?? from;
+  const recipients = flags.recipients ?? [...addresses(headers.get('to')), ...addresses(headers.get('cc'))];
+  const messageIdHeader = headers.get('message-id')?.replace(/^<|>$/g, '');
+  const date = Date.parse(headers.get('date') ?? '');
+  const kept = raw.length > flags.maxRawBytes ? raw.subarray(0, flags.maxRawBytes) : raw;
+  const isNdr = flags.origin === 'SYSTEM_NDR';
+  return {
+    messageId: messageIdHeader || createHash('sha256').update(raw).digest('hex').slice(0, 32),
+    tenantId: flags.tenantId,
+    eventTime: flags.eventTime ?? (Number.isNaN(date) ? Date.now() : date),
+    submitter: flags.submitter ?? (isNdr ? '' : sender),
+    envelopeSender: isNdr ? '' : sender,
+    fromHeader: from,
+    recipients: [...new Set(recipients)].map((address) => ({
+      address,
+      scope: flags.internalDomains.includes(domainOf(address)) ? 'INTERNAL' : 'EXTERNAL',
+    })),
+    clientIp: flags.clientIp,
+    helo: flags.helo,
+    connector: null,
+    origin: flags.origin,
+    messageClass: isNdr ? 'NDR' : 'NORMAL',
+    dsn: null,
+    raw: Buffer.from(kept),
+    rawTruncated: kept.length < raw.length,
+    rawSize: raw.length,
+    spam: null,
+    limits: null,
+    dns: null,
+    auth: null,
+    hops: [],
+  };
+}
+
+/** Splits an mbox (mboxrd) file into its messages, undoing the ">From " quoting. */
+export function splitMbox(mbox: Buffer): Buffer[] {
+  const text = mbox.toString('latin1');
+  const parts = text.split(/^From .*\r?\n/m).filter((part) => part.trim().length > 0);
+  return parts.map((part) => Buffer.from(part.replace(/^>(>*From )/gm, '$1'), 'latin1'));
+}
+
+export function looksLikeMbox(content: Buffer): boolean {
+  return content.subarray(0, 5).toString('latin1') === 'From ';
+}

@@ -1,0 +1,156 @@
+// `mailpools feed`: produce OutboundMessage events from JSON lines (the JSON form), .eml files
+// or mbox files, at an optional rate, with a progress bar.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadRuntimeConfig, MailpoolsError, TOPICS, type TopicName, topicName } from '@mailpools/core';
+import { fromJsonForm, type OutboundMessage, type Origin } from '@mailpools/schemas';
+import { createEventProducer } from '@mailpools/stream';
+import { type EnvelopeFlags, eventFromRaw, looksLikeMbox, splitMbox } from './eml.ts';
+import { progressBar } from './progress.ts';
+
+export const FEED_USAGE = `usage: mailpools feed <file|dir>... [options]
+  Produces one OutboundMessage per JSON line (*.jsonl, *.json: the JSON form in the README),
+  per .eml file, or per message of an mbox file; directories are read recursively.
+  --topic <name>             topology topic (default: submitted)
+  --tenant <id>              tenant of .eml/mbox messages (default: default)
+  --origin <origin>          CLIENT_SUBMISSION | ON_PREMISES_CONNECTOR | FORWARDED | RELAYED | SYSTEM_NDR
+  --submitter <address>      authenticated submitter (default: the envelope sender)
+  --sender <address>         envelope sender (default: Return-Path, else From)
+  --to <a,b,...>             recipients (default: To and Cc)
+  --internal-domains <d,...> recipients in these domains are INTERNAL
+  --client-ip <ip>           arrival IP (default 127.0.0.1)   --helo <name> (default localhost)
+  --time <iso>               event time (default: the Date header, else now)
+  --rate <n>                 at most n events per second
+  --dry-run                  parse and validate only; print the JSON form of the first event`;
+
+const ORIGINS: readonly Origin[] = ['CLIENT_SUBMISSION', 'ON_PREMISES_CONNECTOR', 'FORWARDED', 'RELAYED', 'SYSTEM_NDR'];
+
+function usageError(message: string): MailpoolsError {
+  return new MailpoolsError('MAILPOOLS_ERR_USAGE', message, { hint: FEED_USAGE });
+}
+
+function filesUnder(path: string): string[] {
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(path);
+  } catch {
+    throw new MailpoolsError('MAILPOOLS_ERR_FEED_INPUT', `No such file or directory: ${path}.`, { hint: 'Give a file or directory that exists.' });
+  }
+  if (!stats.isDirectory()) return [path];
+  return readdirSync(path)
+    .filter((name) => !name.startsWith('.'))
+    .sort()
+    .flatMap((name) => filesUnder(join(path, name)));
+}
+
+/** Reads every input into events; throws one error listing every bad line or file. */
+export function readEvents(paths: readonly string[], flags: EnvelopeFlags): OutboundMessage[] {
+  const events: OutboundMessage[] = [];
+  const problems: string[] = [];
+  for (const file of paths.flatMap(filesUnder)) {
+    const content = readFileSync(file);
+    const extension = extname(file).toLowerCase();
+    if (extension === '.jsonl' || extension === '.json' || extension === '.ndjson') {
+      const lines = content.toString('utf8').split('\n');
+      for (const [index, line] of lines.entries()) {
+        if (line.trim() === '') continue;
+        try {
+          const json = JSON.parse(line) as Record<string, unknown>;
+          if (json.rawSize === undefined && typeof json.raw === 'string') json.rawSize = Buffer.byteLength(json.raw);
+          events.push(fromJsonForm<OutboundMessage>('OutboundMessage', json));
+        } catch (error) {
+          problems.push(`${file}:${index + 1}: ${(error as Error).message}`);
+        }
+      }
+    } else if (looksLikeMbox(content)) {
+      for (const raw of splitMbox(content)) events.push(eventFromRaw(raw, flags));
+    } else {
+      events.push(eventFromRaw(content, flags));
+    }
+  }
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 10).join('\n  ');
+    throw new MailpoolsError('MAILPOOLS_ERR_FEED_INPUT', `${problems.length} input line(s) are not valid events; nothing was produced:\n  ${shown}`, {
+      hint: 'Fix the lines named above (see the JSON form in the README) and feed again.',
+    });
+  }
+  return events;
+}
+
+export async function runFeed(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      topic: { type: 'string', default: 'submitted' },
+      tenant: { type: 'string', default: 'default' },
+      origin: { type: 'string', default: 'CLIENT_SUBMISSION' },
+      submitter: { type: 'string' },
+      sender: { type: 'string' },
+      to: { type: 'string' },
+      'internal-domains': { type: 'string', default: '' },
+      'client-ip': { type: 'string', default: '127.0.0.1' },
+      helo: { type: 'string', default: 'localhost' },
+      time: { type: 'string' },
+      rate: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(FEED_USAGE);
+    return 0;
+  }
+  if (positionals.length === 0) throw usageError('Name at least one file or directory to feed.');
+  if (!(values.topic in TOPICS)) throw usageError(`Unknown topic "${values.topic}"; one of: ${Object.keys(TOPICS).join(', ')}.`);
+  if (!ORIGINS.includes(values.origin as Origin)) throw usageError(`Unknown origin "${values.origin}".`);
+  const rate = values.rate === undefined ? undefined : Number(values.rate);
+  if (rate !== undefined && !(rate > 0)) throw usageError(`--rate must be a positive number, got "${values.rate}".`);
+  const eventTime = values.time === undefined ? undefined : Date.parse(values.time);
+  if (eventTime !== undefined && Number.isNaN(eventTime)) throw usageError(`--time must be an ISO-8601 time, got "${values.time}".`);
+
+  const config = loadRuntimeConfig();
+  const flags: EnvelopeFlags = {
+    tenantId: values.tenant,
+    origin: values.origin as Origin,
+    internalDomains: values['internal-domains'].split(',').map((d) => d.trim().toLowerCase()).filter(Boolean),
+    clientIp: values['client-ip'],
+    helo: values.helo,
+    maxRawBytes: config.maxRawBytes,
+    ...(values.submitter === undefined ? {} : { submitter: values.submitter }),
+    ...(values.sender === undefined ? {} : { sender: values.sender }),
+    ...(values.to === undefined ? {} : { recipients: values.to.split(',').map((a) => a.trim().toLowerCase()) }),
+    ...(eventTime === undefined ? {} : { eventTime }),
+  };
+  const events = readEvents(positionals, flags);
+  if (values['dry-run']) {
+    const { toJsonForm } = await import('@mailpools/schemas');
+    console.log(`${events.length} valid event(s)`);
+    if (events[0]) console.log(JSON.stringify(toJsonForm('OutboundMessage', events[0]), null, 2));
+    return 0;
+  }
+  const topic = topicName(values.topic as TopicName, config.namespace);
+  const producer = await createEventProducer(config);
+  const progress = progressBar(`feeding ${topic}`, events.length);
+  const started = Date.now();
+  try {
+    await producer.ensureTopics([{ topic, partitions: config.partitions, compacted: false }]);
+    const chunk = rate === undefined ? 500 : Math.max(1, Math.min(500, Math.floor(rate / 10)));
+    for (let sent = 0; sent < events.length; ) {
+      const slice = events.slice(sent, sent + chunk);
+      await producer.send(topic, 'OutboundMessage', slice.map((event) => ({ key: event.messageId, value: event })));
+      sent += slice.length;
+      progress.update(sent);
+      if (rate !== undefined) {
+        const ahead = (sent / rate) * 1000 - (Date.now() - started);
+        if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+      }
+    }
+    progress.finish(events.length);
+  } finally {
+    await producer.close();
+  }
+  console.log(`produced ${events.length} event(s) to ${topic} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
+}

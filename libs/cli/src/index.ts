@@ -1,0 +1,3 @@
+export { main } from './main.ts';
+export { readEvents } from './feed.ts';
+export { eventFromRaw, splitMbox, readHeaders, addresses } from './eml.ts';

@@ -1,0 +1,44 @@
+// The `mailpools` command: one entry, one sub-command per job.
+import { isMailpoolsError } from '@mailpools/core';
+import { runStackCli } from '@mailpools/stack';
+import { FEED_USAGE, runFeed } from './feed.ts';
+import { runStart } from './start.ts';
+
+const USAGE = `usage: mailpools <command> [...]
+  start                     the local stack (unless KAFKA_BROKERS is set) and every service, until Ctrl-C
+  stack up|down|status      the local Kafka, schema registry and Redis
+  feed <file|dir>...        produce events from JSON lines, .eml or mbox files
+  help                      this text
+
+${FEED_USAGE}`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'start':
+        return await runStart();
+      case 'stack':
+        return await runStackCli(rest);
+      case 'feed':
+        return await runFeed(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        console.error(`error MAILPOOLS_ERR_USAGE: unknown command "${command}".\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    if (isMailpoolsError(error)) {
+      console.error(`error ${error.code}: ${error.message}`);
+      if (error.hint) console.error(`hint: ${error.hint}`);
+      return error.code === 'MAILPOOLS_ERR_USAGE' ? 2 : 1;
+    }
+    console.error(error);
+    return 1;
+  }
+}

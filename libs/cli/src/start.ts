@@ -1,0 +1,99 @@
+// `mailpools start` (npm start): the local stack when KAFKA_BROKERS is unset, the topics and
+// schemas, then every service in services/ as its own process, until Ctrl-C; then a clean stop
+// of the services and of the stack this command started.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { allTopics, createLogger, loadRuntimeConfig, STAGES } from '@mailpools/core';
+import { RECORD_NAMES } from '@mailpools/schemas';
+import { stackDown, stackEndpoints, stackStatus, stackUp } from '@mailpools/stack';
+import { createEventProducer } from '@mailpools/stream';
+
+const SERVICES_DIR = fileURLToPath(new URL('../../../services/', import.meta.url));
+const FIRST_HTTP_PORT = 9401;
+
+/** Services that exist, the pipeline's stages first and in order. */
+export function discoverServices(dir = SERVICES_DIR): string[] {
+  const present = existsSync(dir) ? readdirSync(dir).filter((name) => existsSync(`${dir}/${name}/src/index.ts`)) : [];
+  const order = STAGES.map((s) => s.service);
+  return present.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));
+}
+
+function pipeLines(child: ChildProcess, name: string): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let rest = '';
+    stream?.on('data', (chunk: Buffer) => {
+      const lines = (rest + chunk.toString()).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) process.stdout.write(`${name.padEnd(20)}| ${line}\n`);
+    });
+  }
+}
+
+export async function runStart(): Promise<number> {
+  const log = createLogger('mailpools');
+  const env: Record<string, string | undefined> = { ...process.env };
+  let stopStack = false;
+  if (!env.KAFKA_BROKERS) {
+    const before = await stackStatus({ log: () => undefined });
+    await stackUp();
+    stopStack = !before.ready; // leave a stack that was already running as it was
+    const endpoints = stackEndpoints();
+    env.KAFKA_BROKERS = endpoints.kafkaBrokers.join(',');
+    env.SCHEMA_REGISTRY_URL = endpoints.schemaRegistryUrl;
+    env.REDIS_URL = endpoints.redisUrl;
+  }
+  const config = loadRuntimeConfig(env);
+  const producer = await createEventProducer(config);
+  try {
+    await producer.ensureTopics(allTopics(config.namespace, config.partitions));
+    for (const name of RECORD_NAMES) await producer.serde.register(name);
+  } finally {
+    await producer.close();
+  }
+  log.info({ brokers: config.kafkaBrokers, registry: config.schemaRegistryUrl }, 'topics and schemas in place');
+
+  const services = discoverServices();
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  const stopped = new Promise<number>((resolve) => {
+    const shutdown = async (reason: string, code: number) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ reason }, 'stopping services');
+      await Promise.all(
+        [...children.values()].map(
+          (child) =>
+            new Promise<void>((done) => {
+              if (child.exitCode !== null) return done();
+              const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+              child.once('exit', () => {
+                clearTimeout(timer);
+                done();
+              });
+              child.kill('SIGTERM');
+            }),
+        ),
+      );
+      if (stopStack) await stackDown();
+      resolve(code);
+    };
+    process.once('SIGINT', () => void shutdown('SIGINT', 0));
+    process.once('SIGTERM', () => void shutdown('SIGTERM', 0));
+    for (const [index, name] of services.entries()) {
+      const child = spawn(process.execPath, [fileURLToPath(new URL(`../../../services/${name}/src/index.ts`, import.meta.url))], {
+        env: { ...env, MAILPOOLS_HTTP_PORT: String(FIRST_HTTP_PORT + index) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      pipeLines(child, name);
+      child.once('exit', (code, signal) => {
+        if (!stopping) void shutdown(`${name} exited (${signal ?? code})`, 1);
+      });
+      children.set(name, child);
+      log.info({ service: name, metrics: `http://127.0.0.1:${FIRST_HTTP_PORT + index}/metrics` }, 'service started');
+    }
+    if (services.length === 0) log.info('no services in services/ yet; the stack is up, feed events with `npx mailpools feed`');
+    log.info('running; Ctrl-C stops everything');
+  });
+  return stopped;
+}

@@ -1,0 +1,139 @@
+// Configuration is read once from the environment, validated field by field, then frozen
+// (Fastify/Temporal style: defaults, then compile, which throws on anything wrong).
+import { MailpoolsError } from './errors.ts';
+
+export type DeliveryMode = 'exactly-once' | 'at-least-once';
+
+export interface RuntimeConfig {
+  /** Kafka bootstrap brokers. */
+  readonly kafkaBrokers: readonly string[];
+  readonly schemaRegistryUrl: string;
+  readonly redisUrl: string;
+  readonly delivery: DeliveryMode;
+  /** Prefix for every topic name and consumer group id; isolates tests and environments. */
+  readonly namespace: string;
+  readonly partitions: number;
+  readonly httpHost: string;
+  /** Port of /metrics, /healthz and /readyz; 0 picks a free one. */
+  readonly httpPort: number;
+  readonly logLevel: string;
+  /** Largest raw RFC 5322 message the producer library puts into an event. */
+  readonly maxRawBytes: number;
+  readonly fetchMaxBytesPerPartition: number;
+  /** Partitions of one input topic processed at once by one process. */
+  readonly partitionsConcurrently: number;
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  /** A consumer silent for this long leaves its group and its partitions move on. */
+  readonly sessionTimeoutMs: number;
+}
+
+/** Every environment variable the services read, with its default and meaning (the README's table). */
+export const ENVIRONMENT = [
+  ['KAFKA_BROKERS', '127.0.0.1:9092', 'Comma-separated Kafka bootstrap servers. Unset: the local stack.'],
+  ['SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7', 'Confluent-compatible schema registry API.'],
+  ['REDIS_URL', 'redis://127.0.0.1:6380', 'Redis for counters, caches and restrictions.'],
+  ['MAILPOOLS_DELIVERY', 'exactly-once', '`exactly-once` (Kafka transactions) or `at-least-once`.'],
+  ['MAILPOOLS_NAMESPACE', '', 'Prefix of every topic and consumer group id.'],
+  ['MAILPOOLS_PARTITIONS', '6', 'Partitions of topics created at start-up.'],
+  ['MAILPOOLS_HTTP_HOST', '127.0.0.1', 'Address of the /metrics, /healthz, /readyz server.'],
+  ['MAILPOOLS_HTTP_PORT', '9400', 'Port of that server; 0 picks a free one.'],
+  ['LOG_LEVEL', 'info', 'pino level: fatal, error, warn, info, debug, trace, silent.'],
+  ['MAILPOOLS_MAX_RAW_BYTES', '262144', 'Largest raw message kept in an event; longer ones are truncated and flagged.'],
+  ['MAILPOOLS_FETCH_MAX_BYTES_PER_PARTITION', '1048576', 'Largest fetch per partition: the batch size.'],
+  ['MAILPOOLS_PARTITIONS_CONCURRENTLY', '3', 'Partitions one process works on at once.'],
+  ['MAILPOOLS_RETRY_INITIAL_MS', '200', 'First back-off after a transient failure; doubles each time.'],
+  ['MAILPOOLS_RETRY_MAX_MS', '30000', 'Longest back-off between retries; retries never give up.'],
+  ['MAILPOOLS_SESSION_TIMEOUT_MS', '30000', 'Consumer session timeout: how soon the partitions of a dead process move on.'],
+] as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function configError(field: string, problem: string): MailpoolsError {
+  return new MailpoolsError('MAILPOOLS_ERR_CONFIG_INVALID', `${field} ${problem}.`, {
+    hint: `Fix ${field} in the environment (see the configuration table in the README).`,
+  });
+}
+
+function defaultOf(name: string): string {
+  const entry = ENVIRONMENT.find(([key]) => key === name);
+  if (!entry) throw new Error(`no default for ${name}`);
+  return entry[1];
+}
+
+function text(env: Env, name: string): string {
+  const value = env[name];
+  return value === undefined || value === '' ? defaultOf(name) : value.trim();
+}
+
+export function integer(env: Env, name: string, min: number, max: number): number {
+  const raw = text(env, name);
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw configError(name, `must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function url(env: Env, name: string, protocols: string[]): string {
+  const raw = text(env, name);
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw configError(name, `must be a URL, got "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw configError(name, `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function brokers(env: Env): string[] {
+  const list = text(env, 'KAFKA_BROKERS')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  for (const broker of list) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(broker)) throw configError('KAFKA_BROKERS', `has "${broker}", expected host:port`);
+  }
+  if (list.length === 0) throw configError('KAFKA_BROKERS', 'is empty');
+  return list;
+}
+
+export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
+  const delivery = text(env, 'MAILPOOLS_DELIVERY');
+  if (delivery !== 'exactly-once' && delivery !== 'at-least-once') {
+    throw configError('MAILPOOLS_DELIVERY', `must be "exactly-once" or "at-least-once", got "${delivery}"`);
+  }
+  const namespace = env.MAILPOOLS_NAMESPACE?.trim() ?? '';
+  if (!/^[a-zA-Z0-9._-]*$/.test(namespace)) {
+    throw configError('MAILPOOLS_NAMESPACE', 'may hold only letters, digits, ".", "_" and "-"');
+  }
+  const logLevel = text(env, 'LOG_LEVEL');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw configError('LOG_LEVEL', `must be a pino level, got "${logLevel}"`);
+  }
+  const retryInitialMs = integer(env, 'MAILPOOLS_RETRY_INITIAL_MS', 1, 60_000);
+  const retryMaxMs = integer(env, 'MAILPOOLS_RETRY_MAX_MS', 1, 600_000);
+  if (retryMaxMs < retryInitialMs) {
+    throw configError('MAILPOOLS_RETRY_MAX_MS', `must not be below MAILPOOLS_RETRY_INITIAL_MS (${retryInitialMs})`);
+  }
+  return Object.freeze({
+    kafkaBrokers: Object.freeze(brokers(env)),
+    schemaRegistryUrl: url(env, 'SCHEMA_REGISTRY_URL', ['http:', 'https:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    delivery,
+    namespace,
+    partitions: integer(env, 'MAILPOOLS_PARTITIONS', 1, 1000),
+    httpHost: text(env, 'MAILPOOLS_HTTP_HOST'),
+    httpPort: integer(env, 'MAILPOOLS_HTTP_PORT', 0, 65_535),
+    logLevel,
+    maxRawBytes: integer(env, 'MAILPOOLS_MAX_RAW_BYTES', 1024, 64 * 1024 * 1024),
+    fetchMaxBytesPerPartition: integer(env, 'MAILPOOLS_FETCH_MAX_BYTES_PER_PARTITION', 1024, 64 * 1024 * 1024),
+    partitionsConcurrently: integer(env, 'MAILPOOLS_PARTITIONS_CONCURRENTLY', 1, 64),
+    retryInitialMs,
+    retryMaxMs,
+    sessionTimeoutMs: integer(env, 'MAILPOOLS_SESSION_TIMEOUT_MS', 6_000, 300_000),
+  });
+}

@@ -1,0 +1,39 @@
+// One error type for the whole project, in the style of Fastify's FST_ERR_* and kafkajs's
+// `retriable` flag: a stable code for machines, a sentence and a hint for humans, and whether
+// trying again later can succeed (a transient failure) or never will (a poison record, bad config).
+
+export interface MailpoolsErrorOptions {
+  hint?: string;
+  retriable?: boolean;
+  cause?: unknown;
+}
+
+export class MailpoolsError extends Error {
+  readonly code: string;
+  readonly hint: string;
+  readonly retriable: boolean;
+
+  constructor(code: string, message: string, options: MailpoolsErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MailpoolsError';
+    this.code = code.startsWith('MAILPOOLS_ERR_') ? code : `MAILPOOLS_ERR_${code}`;
+    this.hint = options.hint ?? '';
+    this.retriable = options.retriable ?? false;
+  }
+
+  /** One line a person can act on: code, sentence, what to do. */
+  describe(): string {
+    return this.hint ? `${this.code}: ${this.message} ${this.hint}` : `${this.code}: ${this.message}`;
+  }
+}
+
+export function isMailpoolsError(error: unknown): error is MailpoolsError {
+  return error instanceof MailpoolsError;
+}
+
+/** Treat anything thrown as an error with a code; unknown errors are not retriable. */
+export function asMailpoolsError(error: unknown, fallbackCode = 'MAILPOOLS_ERR_INTERNAL'): MailpoolsError {
+  if (error instanceof MailpoolsError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new MailpoolsError(fallbackCode, message, { cause: error });
+}

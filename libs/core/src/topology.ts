@@ -1,0 +1,71 @@
+// The one place that knows topic names, the order of the stages and who reads what.
+// Services ask here; nothing else spells a topic name.
+
+export const TOPICS = {
+  submitted: 'mail.outbound.submitted',
+  classified: 'mail.outbound.classified',
+  counted: 'mail.outbound.counted',
+  dnsChecked: 'mail.outbound.dns-checked',
+  verified: 'mail.outbound.verified',
+  routed: 'mail.outbound.routed',
+  ndrSurges: 'mail.ndr.surges',
+  senderRestrictions: 'mail.sender.restrictions',
+} as const;
+
+export type TopicName = keyof typeof TOPICS;
+
+export interface StageTopology {
+  /** The service folder name: consumer group id, metric label, log name. */
+  readonly service: string;
+  readonly input: TopicName;
+  readonly outputs: readonly TopicName[];
+}
+
+/** The enrichment chain, in pipeline order. */
+export const STAGES: readonly StageTopology[] = [
+  { service: 'spam-classifier', input: 'submitted', outputs: ['classified'] },
+  { service: 'limit-counter', input: 'classified', outputs: ['counted', 'senderRestrictions'] },
+  { service: 'dns-checker', input: 'counted', outputs: ['dnsChecked'] },
+  { service: 'auth-verifier', input: 'dnsChecked', outputs: ['verified'] },
+  { service: 'pool-router', input: 'verified', outputs: ['routed'] },
+  { service: 'ndr-surge-detector', input: 'routed', outputs: ['ndrSurges'] },
+];
+
+/** Topics whose latest record per key is all that matters. */
+const COMPACTED: ReadonlySet<TopicName> = new Set(['senderRestrictions']);
+
+export function stageOf(service: string): StageTopology {
+  const stage = STAGES.find((s) => s.service === service);
+  if (!stage) throw new Error(`unknown stage "${service}"`);
+  return stage;
+}
+
+export function topicName(topic: TopicName, namespace = ''): string {
+  return `${namespace}${TOPICS[topic]}`;
+}
+
+export function deadLetterTopic(topic: string): string {
+  return `${topic}.dlq`;
+}
+
+export function groupId(service: string, namespace = ''): string {
+  return `${namespace}${service}`;
+}
+
+export interface TopicSpec {
+  readonly topic: string;
+  readonly partitions: number;
+  readonly compacted: boolean;
+}
+
+/** Every topic the pipeline needs (with the dead-letter topic of every stage input). */
+export function allTopics(namespace: string, partitions: number): TopicSpec[] {
+  const specs: TopicSpec[] = [];
+  for (const key of Object.keys(TOPICS) as TopicName[]) {
+    specs.push({ topic: topicName(key, namespace), partitions, compacted: COMPACTED.has(key) });
+  }
+  for (const stage of STAGES) {
+    specs.push({ topic: deadLetterTopic(topicName(stage.input, namespace)), partitions, compacted: false });
+  }
+  return specs;
+}

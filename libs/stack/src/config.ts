@@ -1,0 +1,168 @@
+// Configuration of the local stack. Every setting has an environment variable; an explicit option wins.
+//
+// | Variable                         | Default           | Meaning                                                    |
+// |----------------------------------|-------------------|------------------------------------------------------------|
+// | MAILPOOLS_STACK_DIR              | <repo>/.stack     | data, pid files, logs, generated configs (git-ignored)     |
+// | MAILPOOLS_CACHE_DIR              | <repo>/.cache     | extracted downloads: Kafka jars, registry app (git-ignored)|
+// | MAILPOOLS_KAFKA_PORT             | 9092              | Kafka client listener (PLAINTEXT) on 127.0.0.1             |
+// | MAILPOOLS_KAFKA_CONTROLLER_PORT  | 9093              | KRaft controller listener on 127.0.0.1                     |
+// | MAILPOOLS_REGISTRY_PORT          | 8081              | Apicurio Registry HTTP port on 127.0.0.1                   |
+// | MAILPOOLS_REDIS_PORT             | 6380              | port of the stack's own Redis (unused when REDIS_URL set)  |
+// | REDIS_URL                        | (unset)           | use this Redis instead of starting one; checked with PING  |
+//
+// 6380, not 6379, because these machines already run a system Redis on 6379.
+import { join, resolve } from 'node:path';
+import { StackError } from './errors.ts';
+
+export const KAFKA_VERSION = '4.1.1';
+// 3.0.9: 3.1.x is not on Maven Central as seen from here, 3.2+ needs Java 21 and the default java is 17.
+export const REGISTRY_VERSION = '3.0.9';
+export const HOST = '127.0.0.1';
+
+export interface StackOptions {
+  stackDir?: string;
+  cacheDir?: string;
+  kafkaPort?: number;
+  kafkaControllerPort?: number;
+  registryPort?: number;
+  redisPort?: number;
+  /** A Redis to use instead of starting one. null: start our own even when REDIS_URL is set. */
+  redisUrl?: string | null;
+  /** Where defaults come from; process.env unless given. */
+  env?: Record<string, string | undefined>;
+  /** Receives each human-readable progress line; console.log unless given. */
+  log?: (line: string) => void;
+}
+
+export interface StackConfig {
+  repoRoot: string;
+  stackDir: string;
+  cacheDir: string;
+  kafkaPort: number;
+  kafkaControllerPort: number;
+  registryPort: number;
+  redisPort: number;
+  /** Set when Redis is external (REDIS_URL); then the stack never starts or stops a Redis. */
+  externalRedisUrl: string | undefined;
+  log: (line: string) => void;
+  paths: StackPaths;
+}
+
+export interface StackPaths {
+  runDir: string;
+  logDir: string;
+  confDir: string;
+  /** Everything `down --wipe` deletes. */
+  dataDir: string;
+  kafkaDataDir: string;
+  kafkaHome: string;
+  kafkaLib: string;
+  registryHome: string;
+  fetchLog: string;
+  pom: string;
+}
+
+// libs/stack/src → repository root.
+const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+
+export const PORT_SETTINGS = {
+  kafkaPort: { env: 'MAILPOOLS_KAFKA_PORT', fallback: 9092 },
+  kafkaControllerPort: { env: 'MAILPOOLS_KAFKA_CONTROLLER_PORT', fallback: 9093 },
+  registryPort: { env: 'MAILPOOLS_REGISTRY_PORT', fallback: 8081 },
+  redisPort: { env: 'MAILPOOLS_REDIS_PORT', fallback: 6380 },
+} as const;
+
+type PortKey = keyof typeof PORT_SETTINGS;
+
+function port(key: PortKey, options: StackOptions, env: Record<string, string | undefined>): number {
+  const { env: name, fallback } = PORT_SETTINGS[key];
+  const given = options[key];
+  const raw = given !== undefined ? String(given) : env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < 1 || value > 65535) {
+    throw new StackError('MAILPOOLS_ERR_STACK_BAD_CONFIG', `${name} is "${raw}", which is not a port.`, {
+      hint: `Set ${name} (or the ${key} option) to an integer from 1 to 65535, or unset it for ${fallback}.`,
+    });
+  }
+  return value;
+}
+
+export function resolveConfig(options: StackOptions = {}): StackConfig {
+  const env = options.env ?? process.env;
+  const stackDir = resolve(options.stackDir ?? (env.MAILPOOLS_STACK_DIR || join(REPO_ROOT, '.stack')));
+  const cacheDir = resolve(options.cacheDir ?? (env.MAILPOOLS_CACHE_DIR || join(REPO_ROOT, '.cache')));
+  const ports = {
+    kafkaPort: port('kafkaPort', options, env),
+    kafkaControllerPort: port('kafkaControllerPort', options, env),
+    registryPort: port('registryPort', options, env),
+    redisPort: port('redisPort', options, env),
+  };
+  const externalRedisUrl =
+    options.redisUrl === null ? undefined : options.redisUrl || env.REDIS_URL || undefined;
+  if (externalRedisUrl !== undefined && !/^rediss?:\/\//.test(externalRedisUrl)) {
+    throw new StackError(
+      'MAILPOOLS_ERR_STACK_BAD_CONFIG',
+      `REDIS_URL is "${externalRedisUrl}", not a Redis URL.`,
+      {
+        hint: 'Use the form redis://host:port (or rediss:// for TLS), or unset REDIS_URL to let the stack start Redis.',
+      },
+    );
+  }
+
+  // Two parts on one port would fail later with a confusing "port in use" against ourselves.
+  const used = Object.entries(ports).filter(([key]) => key !== 'redisPort' || externalRedisUrl === undefined);
+  for (const [key, value] of used) {
+    const other = used.find(([otherKey, otherValue]) => otherKey !== key && otherValue === value);
+    if (other) {
+      const a = PORT_SETTINGS[key as PortKey].env;
+      const b = PORT_SETTINGS[other[0] as PortKey].env;
+      throw new StackError('MAILPOOLS_ERR_STACK_BAD_CONFIG', `${a} and ${b} are both ${value}.`, {
+        hint: `Give ${a} and ${b} different ports.`,
+      });
+    }
+  }
+
+  const dataDir = join(stackDir, 'data');
+  const kafkaHome = join(cacheDir, `kafka-${KAFKA_VERSION}`);
+  return {
+    repoRoot: REPO_ROOT,
+    stackDir,
+    cacheDir,
+    ...ports,
+    externalRedisUrl,
+    log: options.log ?? ((line) => console.log(line)),
+    paths: {
+      runDir: join(stackDir, 'run'),
+      logDir: join(stackDir, 'logs'),
+      confDir: join(stackDir, 'conf'),
+      dataDir,
+      kafkaDataDir: join(dataDir, 'kafka'),
+      kafkaHome,
+      kafkaLib: join(kafkaHome, 'lib'),
+      registryHome: join(cacheDir, `apicurio-registry-${REGISTRY_VERSION}`),
+      fetchLog: join(stackDir, 'logs', 'fetch.log'),
+      pom: resolve(import.meta.dirname, '../pom.xml'),
+    },
+  };
+}
+
+/** The tag every process of this stack carries on its command line, so `down` signals only its own. */
+export function stackTag(config: StackConfig): string {
+  return `mailpools.stack=${config.stackDir}`;
+}
+
+export interface StackEndpoints {
+  kafkaBrokers: string[];
+  schemaRegistryUrl: string;
+  redisUrl: string;
+}
+
+export function endpointsOf(config: StackConfig): StackEndpoints {
+  return {
+    kafkaBrokers: [`${HOST}:${config.kafkaPort}`],
+    // The Confluent-compatible API of Apicurio, which @kafkajs/confluent-schema-registry talks to.
+    schemaRegistryUrl: `http://${HOST}:${config.registryPort}/apis/ccompat/v7`,
+    redisUrl: config.externalRedisUrl ?? `redis://${HOST}:${config.redisPort}`,
+  };
+}

@@ -1,0 +1,255 @@
+// Process plumbing shared by the parts: pid files, ownership checks, detached start, readiness wait, stop.
+import { spawn } from 'node:child_process';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { delimiter, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StackError } from './errors.ts';
+
+const POLL_MS = 250;
+const STOP_GRACE_MS = 20_000;
+const TAIL_LINES = 20;
+const ANSI_ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+
+/** Absolute path of an executable on PATH, or undefined. */
+export function which(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, command);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {}
+  }
+  return undefined;
+}
+
+export function requireTool(command: string, install: string): void {
+  if (which(command)) return;
+  throw new StackError(
+    'MAILPOOLS_ERR_STACK_MISSING_TOOL',
+    `\`${command}\` is not on PATH; the stack needs it.`,
+    {
+      hint: install,
+    },
+  );
+}
+
+export const JAVA_INSTALL_HINT = 'Install Java 17 and Maven: apt-get install openjdk-17-jre-headless maven';
+
+/** A zombie (exited, not yet reaped) counts as dead: it will never answer again. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The process's command line, argv joined by spaces ('' when it is gone). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+  } catch {
+    return '';
+  }
+}
+
+export function readPid(pidFile: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writePid(pidFile: string, pid: number): void {
+  mkdirSync(dirname(pidFile), { recursive: true });
+  writeFileSync(pidFile, `${pid}\n`);
+}
+
+export function removePid(pidFile: string): void {
+  rmSync(pidFile, { force: true });
+}
+
+/**
+ * The pid from pidFile if that process is alive and its command line is ours: pids get reused, and a
+ * stale file must never make us signal a stranger.
+ */
+export function ownedPid(pidFile: string, isOurs: (commandLine: string) => boolean): number | undefined {
+  const pid = readPid(pidFile);
+  return pid !== undefined && isAlive(pid) && isOurs(commandLine(pid)) ? pid : undefined;
+}
+
+/** Starts a long-running process that outlives us: own process group, output appended to logPath. */
+export function spawnDetached(command: string, args: string[], cwd: string, logPath: string): number {
+  mkdirSync(cwd, { recursive: true });
+  mkdirSync(dirname(logPath), { recursive: true });
+  const log = openSync(logPath, 'a');
+  try {
+    const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', log, log] });
+    if (child.pid === undefined) {
+      throw new StackError('MAILPOOLS_ERR_STACK_PROCESS_EXITED', `Could not start \`${command}\`.`, {
+        hint: `Check that \`${command}\` runs from this shell.`,
+        logPath,
+      });
+    }
+    child.on('error', () => {}); // a failed start shows up as a dead pid in waitReady
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** Runs a command to completion; its output goes to onLine (line by line) and is kept for errors. */
+export function runToEnd(
+  command: string,
+  args: string[],
+  options: { cwd?: string; onLine?: (line: string) => void } = {},
+): Promise<{ code: number; lines: string[] }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    const partial = { stdout: '', stderr: '' };
+    const take = (stream: 'stdout' | 'stderr', chunk: Buffer, flush = false) => {
+      const text = partial[stream] + chunk.toString('utf8');
+      const parts = text.split('\n');
+      partial[stream] = flush ? '' : (parts.pop() ?? '');
+      for (const raw of parts) {
+        // Maven's launcher emits colour resets even in batch mode.
+        const line = raw.replaceAll(ANSI_ESCAPE, '').trimEnd();
+        if (!line) continue;
+        lines.push(line);
+        options.onLine?.(line);
+      }
+    };
+    child.stdout.on('data', (chunk: Buffer) => take('stdout', chunk));
+    child.stderr.on('data', (chunk: Buffer) => take('stderr', chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      take('stdout', Buffer.alloc(0), true);
+      take('stderr', Buffer.alloc(0), true);
+      resolvePromise({ code: code ?? 1, lines });
+    });
+  });
+}
+
+export function tailFile(path: string, count = TAIL_LINES): string[] {
+  if (!existsSync(path)) return [];
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
+  return lines.slice(-count);
+}
+
+export function tail(lines: string[], count = TAIL_LINES): string[] {
+  return lines.slice(-count);
+}
+
+/** Whether we could listen on host:port right now. */
+export function portIsFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const server = createServer();
+    server.once('error', () => resolvePromise(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolvePromise(true)));
+  });
+}
+
+export async function requireFreePort(
+  host: string,
+  port: number,
+  part: string,
+  envVar: string,
+): Promise<void> {
+  if (await portIsFree(host, port)) return;
+  throw new StackError(
+    'MAILPOOLS_ERR_STACK_PORT_IN_USE',
+    `Port ${port} on ${host}, needed by ${part}, is taken by a process this stack did not start.`,
+    { hint: `Stop whatever listens on ${port} (see \`ss -ltnp\`), or set ${envVar} to a free port.` },
+  );
+}
+
+export interface ReadyWait {
+  part: string;
+  pid: number;
+  logPath: string;
+  timeoutMs: number;
+  probe: () => Promise<boolean>;
+}
+
+/** Polls the probe until it answers; fails at once if the process dies, or after timeoutMs. */
+export async function waitReady(wait: ReadyWait): Promise<void> {
+  const deadline = Date.now() + wait.timeoutMs;
+  for (;;) {
+    if (await wait.probe()) return;
+    if (!isAlive(wait.pid)) {
+      throw new StackError(
+        'MAILPOOLS_ERR_STACK_PROCESS_EXITED',
+        `${wait.part} (pid ${wait.pid}) exited while starting.`,
+        {
+          hint: `Read the end of ${wait.logPath} for the cause.`,
+          logPath: wait.logPath,
+          logTail: tailFile(wait.logPath),
+        },
+      );
+    }
+    if (Date.now() >= deadline) {
+      throw new StackError(
+        'MAILPOOLS_ERR_STACK_NOT_READY',
+        `${wait.part} (pid ${wait.pid}) did not become ready within ${wait.timeoutMs / 1000} s.`,
+        {
+          hint: `Read ${wait.logPath}; then run \`mailpools stack down\` and \`mailpools stack up\` again.`,
+          logPath: wait.logPath,
+          logTail: tailFile(wait.logPath),
+        },
+      );
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+/** SIGTERM, up to 20 s for a clean shutdown, then SIGKILL. Resolves once the process is gone. */
+export async function stopProcess(pid: number, part: string): Promise<'stopped' | 'killed'> {
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(pid, name);
+    } catch {}
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + STOP_GRACE_MS;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return 'stopped';
+    await sleep(100);
+  }
+  signal('SIGKILL');
+  const killDeadline = Date.now() + 5000;
+  while (Date.now() < killDeadline) {
+    if (!isAlive(pid)) return 'killed';
+    await sleep(100);
+  }
+  throw new StackError(
+    'MAILPOOLS_ERR_STACK_STOP_FAILED',
+    `${part} (pid ${pid}) survived SIGTERM and SIGKILL.`,
+    {
+      hint: `Check the process with \`ps -p ${pid} -o pid,stat,cmd\`; it may be stuck in the kernel.`,
+    },
+  );
+}

@@ -1,0 +1,104 @@
+// What the mail platform and the tools use to talk to the pipeline: a producer of events in the
+// wire format, and a reader of whole topics (read_committed) for checks, tests and benchmarks.
+import { randomUUID } from 'node:crypto';
+import type { Kafka, Producer } from 'kafkajs';
+import { createLogger, type Logger, type RuntimeConfig, type TopicSpec } from '@mailpools/core';
+import { type RecordName, Serde } from '@mailpools/schemas';
+import { createKafka, ensureTopics } from './kafka.ts';
+
+export interface RawRecord {
+  key: string | null;
+  value: Buffer | null;
+  headers?: Record<string, string>;
+}
+
+export interface EventProducer {
+  /** Encodes and produces records of one schema; resolves when the broker acknowledged all. */
+  send(topic: string, schema: RecordName, records: readonly { key: string; value: unknown }[]): Promise<void>;
+  /** Produces bytes as they are (replays, tests of poison records). */
+  sendRaw(topic: string, records: readonly RawRecord[]): Promise<void>;
+  ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
+  readonly serde: Serde;
+  close(): Promise<void>;
+}
+
+export async function createEventProducer(config: RuntimeConfig, logger: Logger = createLogger('producer', config.logLevel)): Promise<EventProducer> {
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `producer-${randomUUID().slice(0, 8)}`, logger });
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  const serde = new Serde({ registryUrl: config.schemaRegistryUrl });
+  const sendRaw = async (topic: string, records: readonly RawRecord[]) => {
+    if (records.length === 0) return;
+    await producer.send({ topic, acks: -1, messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers ?? {} })) });
+  };
+  return {
+    serde,
+    async send(topic, schema, records) {
+      const encoded: RawRecord[] = [];
+      for (const record of records) encoded.push({ key: record.key, value: await serde.encode(schema, record.value) });
+      await sendRaw(topic, encoded);
+    },
+    sendRaw,
+    ensureTopics: (specs) => ensureTopics(kafka, specs),
+    close: () => producer.disconnect(),
+  };
+}
+
+export interface ReadRecord {
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  partition: number;
+  offset: string;
+}
+
+export interface ReadOptions {
+  topic: string;
+  /** Stop once this many records were read. */
+  count?: number;
+  /** Stop when nothing new arrived for this long (after the first record, or from the start). */
+  idleMs?: number;
+  timeoutMs?: number;
+  logger?: Logger;
+  onProgress?: (read: number) => void;
+}
+
+/** Reads a topic from the beginning with read_committed under a throw-away group id. */
+export async function readTopic(config: RuntimeConfig, options: ReadOptions): Promise<ReadRecord[]> {
+  const logger = options.logger ?? createLogger('reader', config.logLevel);
+  const kafka: Kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'reader', logger });
+  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024 });
+  const records: ReadRecord[] = [];
+  let lastArrival = Date.now();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [options.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(m.headers ?? {})) if (v !== undefined) headers[k] = v.toString();
+          records.push({ key: m.key?.toString() ?? null, value: m.value, headers, partition: batch.partition, offset: m.offset });
+        }
+        lastArrival = Date.now();
+        options.onProgress?.(records.length);
+      },
+    });
+    const started = Date.now();
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const idleMs = options.idleMs ?? 3_000;
+    for (;;) {
+      if (options.count !== undefined && records.length >= options.count) {
+        await new Promise((r) => setTimeout(r, Math.min(idleMs, 1_000))); // catch any extra (duplicate) record
+        break;
+      }
+      if (options.count === undefined && Date.now() - lastArrival >= idleMs) break;
+      if (Date.now() - started >= timeoutMs) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}

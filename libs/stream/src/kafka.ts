@@ -1,0 +1,90 @@
+// The Kafka client, its logging, and topic administration. All kafkajs code lives in libs/stream.
+import { Kafka, logLevel, type LogEntry, type ITopicConfig } from 'kafkajs';
+import { MailpoolsError, type Logger, type TopicSpec } from '@mailpools/core';
+
+// mailpools never used kafkajs's legacy partitioner, so its migration warning does not apply.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+export interface KafkaClientOptions {
+  brokers: readonly string[];
+  clientId: string;
+  logger: Logger;
+}
+
+// kafkajs logs a broker's CONCURRENT_TRANSACTIONS answer as an error although it retries it
+// at once; that is the normal cost of back-to-back transactions, not something to page on. It also
+// warns that bounded retries weaken idempotence: the runtime retries whole batches itself (a
+// transaction is aborted and redone), so a bounded kafkajs retry loses nothing.
+const EXPECTED_NOISE =
+  /concurrent operation on the same transaction|The group is rebalancing|Specified group generation id is not valid|Limiting retries for the idempotent producer/;
+
+export function createKafka({ brokers, clientId, logger }: KafkaClientOptions): Kafka {
+  const kafkaLogger = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId,
+    brokers: [...brokers],
+    logLevel: logLevel.WARN,
+    retry: { initialRetryTime: 100, retries: 8 },
+    logCreator:
+      () =>
+      ({ level, log }: LogEntry) => {
+        const { message, timestamp: _timestamp, logger: _name, ...extra } = log;
+        if (EXPECTED_NOISE.test(`${message} ${String(extra.error ?? '')}`)) return kafkaLogger.debug(extra, message);
+        if (level === logLevel.ERROR) kafkaLogger.error(extra, message);
+        else if (level === logLevel.WARN) kafkaLogger.warn(extra, message);
+        else kafkaLogger.debug(extra, message);
+      },
+  });
+}
+
+/** Creates the topics that do not exist yet; existing ones are left as they are. */
+export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const topics: ITopicConfig[] = specs
+      .filter((s) => !existing.has(s.topic))
+      .map((s) => ({
+        topic: s.topic,
+        numPartitions: s.partitions,
+        configEntries: s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+      }));
+    if (topics.length > 0) await admin.createTopics({ topics, waitForLeaders: true });
+  } catch (error) {
+    if ((error as { type?: string }).type === 'TOPIC_ALREADY_EXISTS') return; // a replica won the race
+    throw new MailpoolsError('MAILPOOLS_ERR_TOPIC_SETUP', `Could not create topics: ${(error as Error).message}.`, {
+      hint: 'Check KAFKA_BROKERS and that the broker allows creating topics.',
+      retriable: true,
+      cause: error,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** The offset a consumer group will resume a partition from (-1 when nothing was committed). */
+export async function committedOffset(kafka: Kafka, groupId: string, topic: string, partition: number): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const entry = result?.partitions.find((p) => p.partition === partition);
+    return entry ? Number(entry.offset) : -1;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** True when trying the same work again later can succeed. */
+export function isRetriable(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  if ((error as { retriable?: unknown }).retriable === true) return true;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(code);
+}
+
+export function isFenced(error: unknown): boolean {
+  const type = (error as { type?: string } | null)?.type;
+  return type === 'INVALID_PRODUCER_EPOCH' || type === 'PRODUCER_FENCED' || type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED';
+}

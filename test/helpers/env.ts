@@ -1,0 +1,50 @@
+// Shared test set-up: a runtime config pointing at the stack the test runner started, with a
+// fresh namespace so that every test has its own topics and consumer groups.
+import { randomUUID } from 'node:crypto';
+import { loadRuntimeConfig, type RuntimeConfig } from '@mailpools/core';
+import type { OutboundMessage } from '@mailpools/schemas';
+
+export function freshNamespace(): string {
+  return `t${randomUUID().slice(0, 8)}.`;
+}
+
+export function testConfig(overrides: Record<string, string> = {}): RuntimeConfig {
+  return loadRuntimeConfig({
+    ...process.env,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    MAILPOOLS_HTTP_PORT: '0',
+    MAILPOOLS_NAMESPACE: freshNamespace(),
+    MAILPOOLS_RETRY_INITIAL_MS: '50',
+    MAILPOOLS_RETRY_MAX_MS: '1000',
+    ...overrides,
+  });
+}
+
+/** A plausible outbound event of roughly `bodyBytes` raw bytes. */
+export function sampleEvent(messageId: string, bodyBytes = 1500, eventTime = Date.UTC(2026, 10, 23, 9)): OutboundMessage {
+  const body = 'Hello, this is a perfectly ordinary message body. '.repeat(Math.ceil(bodyBytes / 50)).slice(0, bodyBytes);
+  const raw = Buffer.from(`From: alice@contoso.example\r\nTo: bob@fabrikam.example\r\nSubject: Report ${messageId}\r\nMessage-ID: <${messageId}@contoso.example>\r\n\r\n${body}\r\n`);
+  return {
+    messageId,
+    tenantId: 'tenant-a',
+    eventTime,
+    submitter: 'alice@contoso.example',
+    envelopeSender: 'alice@contoso.example',
+    fromHeader: 'alice@contoso.example',
+    recipients: [{ address: 'bob@fabrikam.example', scope: 'EXTERNAL' }],
+    clientIp: '203.0.113.7',
+    helo: 'mail.contoso.example',
+    connector: null,
+    origin: 'CLIENT_SUBMISSION',
+    messageClass: 'NORMAL',
+    dsn: null,
+    raw,
+    rawTruncated: false,
+    rawSize: raw.length,
+    spam: null,
+    limits: null,
+    dns: null,
+    auth: null,
+    hops: [],
+  };
+}
