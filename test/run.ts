@@ -18,13 +18,16 @@ function testFiles(dir: string): string[] {
 }
 
 const selected = process.argv.slice(2);
-const files = selected.length > 0 ? selected : ['libs', 'services', 'test'].flatMap((d) => {
-  try {
-    return testFiles(join(ROOT, d));
-  } catch {
-    return [];
-  }
-});
+const files =
+  selected.length > 0
+    ? selected
+    : ['libs', 'services', 'test'].flatMap((d) => {
+        try {
+          return testFiles(join(ROOT, d));
+        } catch {
+          return [];
+        }
+      });
 
 const env = { ...process.env };
 let startedStack = false;
@@ -40,7 +43,11 @@ if (!env.KAFKA_BROKERS) {
 
 let status = 1;
 try {
-  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { cwd: ROOT, env, stdio: 'inherit' });
+  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], {
+    cwd: ROOT,
+    env,
+    stdio: 'inherit',
+  });
   status = result.status ?? 1;
 } finally {
   if (startedStack) await stackDown();

@@ -11,7 +11,10 @@ import { sampleEvent, testConfig } from './helpers/env.ts';
 const STAGE = fileURLToPath(new URL('./fixtures/passthrough-stage.ts', import.meta.url));
 
 function startStage(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [STAGE], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return spawn(process.execPath, [STAGE], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
 }
 
 async function waitReady(child: ChildProcess): Promise<void> {
@@ -26,7 +29,9 @@ async function waitReady(child: ChildProcess): Promise<void> {
   await ready;
 }
 
-test('every input appears exactly once although the stage is SIGKILLed three times mid-stream', { timeout: 300_000 }, async () => {
+test('every input appears exactly once although the stage is SIGKILLed three times mid-stream', {
+  timeout: 300_000,
+}, async () => {
   const config = testConfig({ MAILPOOLS_SESSION_TIMEOUT_MS: '6000' });
   const input = `${config.namespace}in`;
   const output = `${config.namespace}out`;
@@ -49,7 +54,11 @@ test('every input appears exactly once although the stage is SIGKILLed three tim
       { topic: output, partitions: 3, compacted: false },
     ]);
     for (let i = 0; i < ids.length; i += 1_000) {
-      await producer.send(input, 'OutboundMessage', ids.slice(i, i + 1_000).map((id) => ({ key: id, value: sampleEvent(id, 1000) })));
+      await producer.send(
+        input,
+        'OutboundMessage',
+        ids.slice(i, i + 1_000).map((id) => ({ key: id, value: sampleEvent(id, 1000) })),
+      );
     }
     for (let kill = 0; kill < 3; kill++) {
       const child = startStage(env);

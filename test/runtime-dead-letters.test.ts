@@ -5,7 +5,9 @@ import { createEventProducer, DLQ_HEADERS, readTopic } from '@mailpools/stream';
 import { createPassthroughStage, POISON_PREFIX } from './fixtures/passthrough-stage.ts';
 import { sampleEvent, testConfig } from './helpers/env.ts';
 
-test('garbage bytes, an unknown schema id and a handler error land in the DLQ with their reasons; the events around them flow on', { timeout: 120_000 }, async () => {
+test('garbage bytes, an unknown schema id and a handler error land in the DLQ with their reasons; the events around them flow on', {
+  timeout: 120_000,
+}, async () => {
   const config = testConfig();
   const input = `${config.namespace}in`;
   const output = `${config.namespace}out`;
@@ -13,7 +15,8 @@ test('garbage bytes, an unknown schema id and a handler error land in the DLQ wi
   const producer = await createEventProducer(config);
   try {
     await producer.ensureTopics([{ topic: input, partitions: 1, compacted: false }]);
-    const good = (id: string) => producer.send(input, 'OutboundMessage', [{ key: id, value: sampleEvent(id) }]);
+    const good = (id: string) =>
+      producer.send(input, 'OutboundMessage', [{ key: id, value: sampleEvent(id) }]);
     const garbage = Buffer.from('this is not avro at all');
     const valid = await producer.serde.encode('OutboundMessage', sampleEvent('ok-template'));
     const unknownSchema = Buffer.from(valid);
@@ -25,7 +28,9 @@ test('garbage bytes, an unknown schema id and a handler error land in the DLQ wi
     await good('ok-2');
     await producer.sendRaw(input, [{ key: 'unknown-schema', value: unknownSchema }]);
     await good('ok-3');
-    await producer.send(input, 'OutboundMessage', [{ key: `${POISON_PREFIX}1`, value: sampleEvent(`${POISON_PREFIX}1`) }]);
+    await producer.send(input, 'OutboundMessage', [
+      { key: `${POISON_PREFIX}1`, value: sampleEvent(`${POISON_PREFIX}1`) },
+    ]);
     await producer.sendRaw(input, [{ key: 'truncated', value: truncated, headers: { origin: 'test' } }]);
     await good('ok-4');
 
@@ -34,7 +39,9 @@ test('garbage bytes, an unknown schema id and a handler error land in the DLQ wi
     const dead = await readTopic(config, { topic: `${input}.dlq`, count: 4, timeoutMs: 60_000 });
 
     const serde = new Serde({ registryUrl: config.schemaRegistryUrl });
-    const ids = await Promise.all(outputs.map(async (r) => (await serde.decode<OutboundMessage>('OutboundMessage', r.value)).messageId));
+    const ids = await Promise.all(
+      outputs.map(async (r) => (await serde.decode<OutboundMessage>('OutboundMessage', r.value)).messageId),
+    );
     assert.deepEqual(ids, ['ok-1', 'ok-2', 'ok-3', 'ok-4']);
 
     const byKey = new Map(dead.map((r) => [r.key, r]));
@@ -58,7 +65,9 @@ test('garbage bytes, an unknown schema id and a handler error land in the DLQ wi
   }
 });
 
-test('a transient handler failure is retried with back-off and nothing is dropped', { timeout: 120_000 }, async () => {
+test('a transient handler failure is retried with back-off and nothing is dropped', {
+  timeout: 120_000,
+}, async () => {
   const config = testConfig();
   const input = `${config.namespace}in`;
   const output = `${config.namespace}out`;
@@ -67,12 +76,18 @@ test('a transient handler failure is retried with back-off and nothing is droppe
   try {
     await producer.ensureTopics([{ topic: input, partitions: 2, compacted: false }]);
     const ids = Array.from({ length: 200 }, (_, i) => `t-${i}`);
-    await producer.send(input, 'OutboundMessage', ids.map((id) => ({ key: id, value: sampleEvent(id, 100) })));
+    await producer.send(
+      input,
+      'OutboundMessage',
+      ids.map((id) => ({ key: id, value: sampleEvent(id, 100) })),
+    );
     await stage.start();
     const outputs = await readTopic(config, { topic: output, count: ids.length, timeoutMs: 60_000 });
     assert.equal(outputs.length, ids.length);
     assert.deepEqual(new Set(outputs.map((r) => r.key)), new Set(ids));
-    const failures = await stage.metrics.registry.getSingleMetricAsString('mailpools_stage_transient_failures_total');
+    const failures = await stage.metrics.registry.getSingleMetricAsString(
+      'mailpools_stage_transient_failures_total',
+    );
     assert.match(failures, /code="MAILPOOLS_ERR_TEST_TRANSIENT"\} 3/);
     const dead = await readTopic(config, { topic: `${input}.dlq`, idleMs: 1_000, timeoutMs: 10_000 });
     assert.equal(dead.length, 0, 'a transient failure never dead-letters');

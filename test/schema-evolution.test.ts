@@ -4,9 +4,18 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import avro from 'avsc';
 import { MailpoolsError } from '@mailpools/core';
-import { encodeWith, fullNameOf, type OutboundMessage, RECORD_NAMES, SCHEMAS_DIR, Serde, schemaOf, typeOf } from '@mailpools/schemas';
+import {
+  encodeWith,
+  fullNameOf,
+  type OutboundMessage,
+  RECORD_NAMES,
+  SCHEMAS_DIR,
+  Serde,
+  schemaOf,
+  typeOf,
+} from '@mailpools/schemas';
+import avro from 'avsc';
 import { sampleEvent } from './helpers/env.ts';
 
 for (const name of RECORD_NAMES) {
@@ -31,7 +40,10 @@ test('through the registry: a reader on the new schema reads a record written wi
   const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
   // An "older" OutboundMessage: the current one without the fields that were added with defaults.
   const current = schemaOf('OutboundMessage');
-  const older = { ...current, fields: current.fields.filter((f) => !['hops', 'messageClass', 'rawTruncated'].includes(f.name)) };
+  const older = {
+    ...current,
+    fields: current.fields.filter((f) => !['hops', 'messageClass', 'rawTruncated'].includes(f.name)),
+  };
   const subject = `test-${Date.now()}-${fullNameOf('OutboundMessage')}`;
   const registered = await fetch(`${registryUrl}/subjects/${subject}/versions`, {
     method: 'POST',
@@ -51,7 +63,12 @@ test('through the registry: a reader on the new schema reads a record written wi
   assert.equal(((await check.json()) as { is_compatible: boolean }).is_compatible, true);
 
   const olderType = avro.Type.forSchema(older as avro.Schema);
-  const { hops: _hops, messageClass: _class, rawTruncated: _truncated, ...oldRecord } = sampleEvent('evolution-1');
+  const {
+    hops: _hops,
+    messageClass: _class,
+    rawTruncated: _truncated,
+    ...oldRecord
+  } = sampleEvent('evolution-1');
   const body = olderType.toBuffer(oldRecord);
   const bytes = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body]);
   bytes.writeInt32BE(olderId, 1);
@@ -68,5 +85,8 @@ test('a field removed without a default is refused as incompatible, with a code'
   const newer = { ...current, fields: [...current.fields, { name: 'mandatoryNew', type: 'string' }] };
   const newerType = avro.Type.forSchema(newer as avro.Schema);
   assert.throws(() => newerType.createResolver(typeOf('PoolAssignment')), /mandatoryNew/);
-  assert.throws(() => encodeWith(1, 'PoolAssignment', { messageId: 1 }), (error: unknown) => error instanceof MailpoolsError && error.code === 'MAILPOOLS_ERR_INVALID_RECORD');
+  assert.throws(
+    () => encodeWith(1, 'PoolAssignment', { messageId: 1 }),
+    (error: unknown) => error instanceof MailpoolsError && error.code === 'MAILPOOLS_ERR_INVALID_RECORD',
+  );
 });

@@ -21,9 +21,17 @@ export function testConfig(overrides: Record<string, string> = {}): RuntimeConfi
 }
 
 /** A plausible outbound event of roughly `bodyBytes` raw bytes. */
-export function sampleEvent(messageId: string, bodyBytes = 1500, eventTime = Date.UTC(2026, 10, 23, 9)): OutboundMessage {
-  const body = 'Hello, this is a perfectly ordinary message body. '.repeat(Math.ceil(bodyBytes / 50)).slice(0, bodyBytes);
-  const raw = Buffer.from(`From: alice@contoso.example\r\nTo: bob@fabrikam.example\r\nSubject: Report ${messageId}\r\nMessage-ID: <${messageId}@contoso.example>\r\n\r\n${body}\r\n`);
+export function sampleEvent(
+  messageId: string,
+  bodyBytes = 1500,
+  eventTime = Date.UTC(2026, 10, 23, 9),
+): OutboundMessage {
+  const body = 'Hello, this is a perfectly ordinary message body. '
+    .repeat(Math.ceil(bodyBytes / 50))
+    .slice(0, bodyBytes);
+  const raw = Buffer.from(
+    `From: alice@contoso.example\r\nTo: bob@fabrikam.example\r\nSubject: Report ${messageId}\r\nMessage-ID: <${messageId}@contoso.example>\r\n\r\n${body}\r\n`,
+  );
   return {
     messageId,
     tenantId: 'tenant-a',

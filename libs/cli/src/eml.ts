@@ -1,7 +1,7 @@
 // Turning raw messages (.eml, mbox) into OutboundMessage events for `mailpools feed`. Only the
 // few envelope headers are read here; the MIME body is left to the stages that judge it.
 import { createHash } from 'node:crypto';
-import type { OutboundMessage, Origin } from '@mailpools/schemas';
+import type { Origin, OutboundMessage } from '@mailpools/schemas';
 
 export interface EnvelopeFlags {
   tenantId: string;

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadRuntimeConfig, MailpoolsError, TOPICS, type TopicName, topicName } from '@mailpools/core';
-import { fromJsonForm, type OutboundMessage, type Origin } from '@mailpools/schemas';
+import { fromJsonForm, type Origin, type OutboundMessage } from '@mailpools/schemas';
 import { createEventProducer } from '@mailpools/stream';
 import { type EnvelopeFlags, eventFromRaw, looksLikeMbox, splitMbox } from './eml.ts';
 import { progressBar } from './progress.ts';
@@ -24,7 +24,13 @@ export const FEED_USAGE = `usage: mailpools feed <file|dir>... [options]
   --rate <n>                 at most n events per second
   --dry-run                  parse and validate only; print the JSON form of the first event`;
 
-const ORIGINS: readonly Origin[] = ['CLIENT_SUBMISSION', 'ON_PREMISES_CONNECTOR', 'FORWARDED', 'RELAYED', 'SYSTEM_NDR'];
+const ORIGINS: readonly Origin[] = [
+  'CLIENT_SUBMISSION',
+  'ON_PREMISES_CONNECTOR',
+  'FORWARDED',
+  'RELAYED',
+  'SYSTEM_NDR',
+];
 
 function usageError(message: string): MailpoolsError {
   return new MailpoolsError('MAILPOOLS_ERR_USAGE', message, { hint: FEED_USAGE });
@@ -35,7 +41,9 @@ function filesUnder(path: string): string[] {
   try {
     stats = statSync(path);
   } catch {
-    throw new MailpoolsError('MAILPOOLS_ERR_FEED_INPUT', `No such file or directory: ${path}.`, { hint: 'Give a file or directory that exists.' });
+    throw new MailpoolsError('MAILPOOLS_ERR_FEED_INPUT', `No such file or directory: ${path}.`, {
+      hint: 'Give a file or directory that exists.',
+    });
   }
   if (!stats.isDirectory()) return [path];
   return readdirSync(path)
@@ -57,7 +65,8 @@ export function readEvents(paths: readonly string[], flags: EnvelopeFlags): Outb
         if (line.trim() === '') continue;
         try {
           const json = JSON.parse(line) as Record<string, unknown>;
-          if (json.rawSize === undefined && typeof json.raw === 'string') json.rawSize = Buffer.byteLength(json.raw);
+          if (json.rawSize === undefined && typeof json.raw === 'string')
+            json.rawSize = Buffer.byteLength(json.raw);
           events.push(fromJsonForm<OutboundMessage>('OutboundMessage', json));
         } catch (error) {
           problems.push(`${file}:${index + 1}: ${(error as Error).message}`);
@@ -71,9 +80,13 @@ export function readEvents(paths: readonly string[], flags: EnvelopeFlags): Outb
   }
   if (problems.length > 0) {
     const shown = problems.slice(0, 10).join('\n  ');
-    throw new MailpoolsError('MAILPOOLS_ERR_FEED_INPUT', `${problems.length} input line(s) are not valid events; nothing was produced:\n  ${shown}`, {
-      hint: 'Fix the lines named above (see the JSON form in the README) and feed again.',
-    });
+    throw new MailpoolsError(
+      'MAILPOOLS_ERR_FEED_INPUT',
+      `${problems.length} input line(s) are not valid events; nothing was produced:\n  ${shown}`,
+      {
+        hint: 'Fix the lines named above (see the JSON form in the README) and feed again.',
+      },
+    );
   }
   return events;
 }
@@ -103,24 +116,32 @@ export async function runFeed(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length === 0) throw usageError('Name at least one file or directory to feed.');
-  if (!(values.topic in TOPICS)) throw usageError(`Unknown topic "${values.topic}"; one of: ${Object.keys(TOPICS).join(', ')}.`);
+  if (!(values.topic in TOPICS))
+    throw usageError(`Unknown topic "${values.topic}"; one of: ${Object.keys(TOPICS).join(', ')}.`);
   if (!ORIGINS.includes(values.origin as Origin)) throw usageError(`Unknown origin "${values.origin}".`);
   const rate = values.rate === undefined ? undefined : Number(values.rate);
-  if (rate !== undefined && !(rate > 0)) throw usageError(`--rate must be a positive number, got "${values.rate}".`);
+  if (rate !== undefined && !(rate > 0))
+    throw usageError(`--rate must be a positive number, got "${values.rate}".`);
   const eventTime = values.time === undefined ? undefined : Date.parse(values.time);
-  if (eventTime !== undefined && Number.isNaN(eventTime)) throw usageError(`--time must be an ISO-8601 time, got "${values.time}".`);
+  if (eventTime !== undefined && Number.isNaN(eventTime))
+    throw usageError(`--time must be an ISO-8601 time, got "${values.time}".`);
 
   const config = loadRuntimeConfig();
   const flags: EnvelopeFlags = {
     tenantId: values.tenant,
     origin: values.origin as Origin,
-    internalDomains: values['internal-domains'].split(',').map((d) => d.trim().toLowerCase()).filter(Boolean),
+    internalDomains: values['internal-domains']
+      .split(',')
+      .map((d) => d.trim().toLowerCase())
+      .filter(Boolean),
     clientIp: values['client-ip'],
     helo: values.helo,
     maxRawBytes: config.maxRawBytes,
     ...(values.submitter === undefined ? {} : { submitter: values.submitter }),
     ...(values.sender === undefined ? {} : { sender: values.sender }),
-    ...(values.to === undefined ? {} : { recipients: values.to.split(',').map((a) => a.trim().toLowerCase()) }),
+    ...(values.to === undefined
+      ? {}
+      : { recipients: values.to.split(',').map((a) => a.trim().toLowerCase()) }),
     ...(eventTime === undefined ? {} : { eventTime }),
   };
   const events = readEvents(positionals, flags);
@@ -139,7 +160,11 @@ export async function runFeed(argv: string[]): Promise<number> {
     const chunk = rate === undefined ? 500 : Math.max(1, Math.min(500, Math.floor(rate / 10)));
     for (let sent = 0; sent < events.length; ) {
       const slice = events.slice(sent, sent + chunk);
-      await producer.send(topic, 'OutboundMessage', slice.map((event) => ({ key: event.messageId, value: event })));
+      await producer.send(
+        topic,
+        'OutboundMessage',
+        slice.map((event) => ({ key: event.messageId, value: event })),
+      );
       sent += slice.length;
       progress.update(sent);
       if (rate !== undefined) {
@@ -151,6 +176,8 @@ export async function runFeed(argv: string[]): Promise<number> {
   } finally {
     await producer.close();
   }
-  console.log(`produced ${events.length} event(s) to ${topic} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `produced ${events.length} event(s) to ${topic} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   return 0;
 }

@@ -1,3 +1,3 @@
-export { main } from './main.ts';
+export { addresses, eventFromRaw, readHeaders, splitMbox } from './eml.ts';
 export { readEvents } from './feed.ts';
-export { eventFromRaw, splitMbox, readHeaders, addresses } from './eml.ts';
+export { main } from './main.ts';

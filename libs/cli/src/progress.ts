@@ -6,7 +6,11 @@ export interface Progress {
   finish(done: number): void;
 }
 
-export function progressBar(label: string, total: number, stream: NodeJS.WriteStream = process.stderr): Progress {
+export function progressBar(
+  label: string,
+  total: number,
+  stream: NodeJS.WriteStream = process.stderr,
+): Progress {
   const started = Date.now();
   let lastDraw = 0;
   const draw = (done: number, final: boolean) => {

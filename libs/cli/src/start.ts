@@ -14,9 +14,13 @@ const FIRST_HTTP_PORT = 9401;
 
 /** Services that exist, the pipeline's stages first and in order. */
 export function discoverServices(dir = SERVICES_DIR): string[] {
-  const present = existsSync(dir) ? readdirSync(dir).filter((name) => existsSync(`${dir}/${name}/src/index.ts`)) : [];
+  const present = existsSync(dir)
+    ? readdirSync(dir).filter((name) => existsSync(`${dir}/${name}/src/index.ts`))
+    : [];
   const order = STAGES.map((s) => s.service);
-  return present.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));
+  return present.sort(
+    (a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b),
+  );
 }
 
 function pipeLines(child: ChildProcess, name: string): void {
@@ -51,15 +55,21 @@ export async function runStart(): Promise<number> {
   } finally {
     await producer.close();
   }
-  log.info({ brokers: config.kafkaBrokers, registry: config.schemaRegistryUrl }, 'topics and schemas in place');
+  log.info(
+    { brokers: config.kafkaBrokers, registry: config.schemaRegistryUrl },
+    'topics and schemas in place',
+  );
 
   const services = discoverServices();
   const children = new Map<string, ChildProcess>();
   let stopping = false;
+  // Signal handlers do not keep Node running; this does, until Ctrl-C.
+  const keepAlive = setInterval(() => undefined, 60_000);
   const stopped = new Promise<number>((resolve) => {
     const shutdown = async (reason: string, code: number) => {
       if (stopping) return;
       stopping = true;
+      clearInterval(keepAlive);
       log.info({ reason }, 'stopping services');
       await Promise.all(
         [...children.values()].map(
@@ -81,18 +91,26 @@ export async function runStart(): Promise<number> {
     process.once('SIGINT', () => void shutdown('SIGINT', 0));
     process.once('SIGTERM', () => void shutdown('SIGTERM', 0));
     for (const [index, name] of services.entries()) {
-      const child = spawn(process.execPath, [fileURLToPath(new URL(`../../../services/${name}/src/index.ts`, import.meta.url))], {
-        env: { ...env, MAILPOOLS_HTTP_PORT: String(FIRST_HTTP_PORT + index) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [fileURLToPath(new URL(`../../../services/${name}/src/index.ts`, import.meta.url))],
+        {
+          env: { ...env, MAILPOOLS_HTTP_PORT: String(FIRST_HTTP_PORT + index) },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       pipeLines(child, name);
       child.once('exit', (code, signal) => {
         if (!stopping) void shutdown(`${name} exited (${signal ?? code})`, 1);
       });
       children.set(name, child);
-      log.info({ service: name, metrics: `http://127.0.0.1:${FIRST_HTTP_PORT + index}/metrics` }, 'service started');
+      log.info(
+        { service: name, metrics: `http://127.0.0.1:${FIRST_HTTP_PORT + index}/metrics` },
+        'service started',
+      );
     }
-    if (services.length === 0) log.info('no services in services/ yet; the stack is up, feed events with `npx mailpools feed`');
+    if (services.length === 0)
+      log.info('no services in services/ yet; the stack is up, feed events with `npx mailpools feed`');
     log.info('running; Ctrl-C stops everything');
   });
   return stopped;

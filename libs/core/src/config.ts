@@ -31,7 +31,11 @@ export interface RuntimeConfig {
 /** Every environment variable the services read, with its default and meaning (the README's table). */
 export const ENVIRONMENT = [
   ['KAFKA_BROKERS', '127.0.0.1:9092', 'Comma-separated Kafka bootstrap servers. Unset: the local stack.'],
-  ['SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7', 'Confluent-compatible schema registry API.'],
+  [
+    'SCHEMA_REGISTRY_URL',
+    'http://127.0.0.1:8081/apis/ccompat/v7',
+    'Confluent-compatible schema registry API.',
+  ],
   ['REDIS_URL', 'redis://127.0.0.1:6380', 'Redis for counters, caches and restrictions.'],
   ['MAILPOOLS_DELIVERY', 'exactly-once', '`exactly-once` (Kafka transactions) or `at-least-once`.'],
   ['MAILPOOLS_NAMESPACE', '', 'Prefix of every topic and consumer group id.'],
@@ -39,12 +43,20 @@ export const ENVIRONMENT = [
   ['MAILPOOLS_HTTP_HOST', '127.0.0.1', 'Address of the /metrics, /healthz, /readyz server.'],
   ['MAILPOOLS_HTTP_PORT', '9400', 'Port of that server; 0 picks a free one.'],
   ['LOG_LEVEL', 'info', 'pino level: fatal, error, warn, info, debug, trace, silent.'],
-  ['MAILPOOLS_MAX_RAW_BYTES', '262144', 'Largest raw message kept in an event; longer ones are truncated and flagged.'],
+  [
+    'MAILPOOLS_MAX_RAW_BYTES',
+    '262144',
+    'Largest raw message kept in an event; longer ones are truncated and flagged.',
+  ],
   ['MAILPOOLS_FETCH_MAX_BYTES_PER_PARTITION', '1048576', 'Largest fetch per partition: the batch size.'],
   ['MAILPOOLS_PARTITIONS_CONCURRENTLY', '3', 'Partitions one process works on at once.'],
   ['MAILPOOLS_RETRY_INITIAL_MS', '200', 'First back-off after a transient failure; doubles each time.'],
   ['MAILPOOLS_RETRY_MAX_MS', '30000', 'Longest back-off between retries; retries never give up.'],
-  ['MAILPOOLS_SESSION_TIMEOUT_MS', '30000', 'Consumer session timeout: how soon the partitions of a dead process move on.'],
+  [
+    'MAILPOOLS_SESSION_TIMEOUT_MS',
+    '30000',
+    'Consumer session timeout: how soon the partitions of a dead process move on.',
+  ],
 ] as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -95,7 +107,8 @@ function brokers(env: Env): string[] {
     .map((b) => b.trim())
     .filter(Boolean);
   for (const broker of list) {
-    if (!/^[^\s:]+:\d{1,5}$/.test(broker)) throw configError('KAFKA_BROKERS', `has "${broker}", expected host:port`);
+    if (!/^[^\s:]+:\d{1,5}$/.test(broker))
+      throw configError('KAFKA_BROKERS', `has "${broker}", expected host:port`);
   }
   if (list.length === 0) throw configError('KAFKA_BROKERS', 'is empty');
   return list;
@@ -117,7 +130,10 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
   const retryInitialMs = integer(env, 'MAILPOOLS_RETRY_INITIAL_MS', 1, 60_000);
   const retryMaxMs = integer(env, 'MAILPOOLS_RETRY_MAX_MS', 1, 600_000);
   if (retryMaxMs < retryInitialMs) {
-    throw configError('MAILPOOLS_RETRY_MAX_MS', `must not be below MAILPOOLS_RETRY_INITIAL_MS (${retryInitialMs})`);
+    throw configError(
+      'MAILPOOLS_RETRY_MAX_MS',
+      `must not be below MAILPOOLS_RETRY_INITIAL_MS (${retryInitialMs})`,
+    );
   }
   return Object.freeze({
     kafkaBrokers: Object.freeze(brokers(env)),
@@ -130,7 +146,12 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
     httpPort: integer(env, 'MAILPOOLS_HTTP_PORT', 0, 65_535),
     logLevel,
     maxRawBytes: integer(env, 'MAILPOOLS_MAX_RAW_BYTES', 1024, 64 * 1024 * 1024),
-    fetchMaxBytesPerPartition: integer(env, 'MAILPOOLS_FETCH_MAX_BYTES_PER_PARTITION', 1024, 64 * 1024 * 1024),
+    fetchMaxBytesPerPartition: integer(
+      env,
+      'MAILPOOLS_FETCH_MAX_BYTES_PER_PARTITION',
+      1024,
+      64 * 1024 * 1024,
+    ),
     partitionsConcurrently: integer(env, 'MAILPOOLS_PARTITIONS_CONCURRENTLY', 1, 64),
     retryInitialMs,
     retryMaxMs,

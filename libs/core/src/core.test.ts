@@ -10,7 +10,11 @@ test('defaults describe the local stack and the config is frozen', () => {
   assert.equal(config.delivery, 'exactly-once');
   assert.equal(config.partitions, 6);
   assert.ok(Object.isFrozen(config));
-  assert.equal(ENVIRONMENT.length, new Set(ENVIRONMENT.map(([name]) => name)).size, 'each variable documented once');
+  assert.equal(
+    ENVIRONMENT.length,
+    new Set(ENVIRONMENT.map(([name]) => name)).size,
+    'each variable documented once',
+  );
 });
 
 for (const [name, value, field] of [
@@ -24,22 +28,34 @@ for (const [name, value, field] of [
   test(`bad ${name}="${value}" fails at start-up naming the field`, () => {
     assert.throws(
       () => loadRuntimeConfig({ [name]: value }),
-      (error: unknown) => error instanceof MailpoolsError && error.code === 'MAILPOOLS_ERR_CONFIG_INVALID' && error.message.startsWith(field) && error.hint.length > 0,
+      (error: unknown) =>
+        error instanceof MailpoolsError &&
+        error.code === 'MAILPOOLS_ERR_CONFIG_INVALID' &&
+        error.message.startsWith(field) &&
+        error.hint.length > 0,
     );
   });
 }
 
 test('retry bounds that contradict each other are refused', () => {
-  assert.throws(() => loadRuntimeConfig({ MAILPOOLS_RETRY_INITIAL_MS: '5000', MAILPOOLS_RETRY_MAX_MS: '100' }), /MAILPOOLS_RETRY_MAX_MS/);
+  assert.throws(
+    () => loadRuntimeConfig({ MAILPOOLS_RETRY_INITIAL_MS: '5000', MAILPOOLS_RETRY_MAX_MS: '100' }),
+    /MAILPOOLS_RETRY_MAX_MS/,
+  );
 });
 
 test('the stages form one chain from submitted to routed, each with a dead-letter topic', () => {
   for (const [index, stage] of STAGES.entries()) {
-    if (index > 0) assert.ok(STAGES[index - 1]?.outputs.includes(stage.input), `${stage.service} reads what the stage before writes`);
+    if (index > 0)
+      assert.ok(
+        STAGES[index - 1]?.outputs.includes(stage.input),
+        `${stage.service} reads what the stage before writes`,
+      );
   }
   assert.equal(STAGES[0]?.input, 'submitted');
   const topics = allTopics('ns.', 3);
   assert.equal(new Set(topics.map((t) => t.topic)).size, topics.length);
-  for (const stage of STAGES) assert.ok(topics.some((t) => t.topic === deadLetterTopic(topicName(stage.input, 'ns.'))));
+  for (const stage of STAGES)
+    assert.ok(topics.some((t) => t.topic === deadLetterTopic(topicName(stage.input, 'ns.'))));
   assert.ok(topics.find((t) => t.topic === `ns.${TOPICS.senderRestrictions}`)?.compacted);
 });

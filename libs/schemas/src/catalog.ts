@@ -5,7 +5,12 @@ import avro from 'avsc';
 
 export const SCHEMAS_DIR = fileURLToPath(new URL('../../../schemas/', import.meta.url));
 
-export const RECORD_NAMES = ['OutboundMessage', 'PoolAssignment', 'NdrSurgeAlert', 'SenderRestriction'] as const;
+export const RECORD_NAMES = [
+  'OutboundMessage',
+  'PoolAssignment',
+  'NdrSurgeAlert',
+  'SenderRestriction',
+] as const;
 export type RecordName = (typeof RECORD_NAMES)[number];
 
 export interface AvroRecordSchema {

@@ -46,7 +46,10 @@ function render(declarations: Map<string, string>, type: unknown): string {
     return t.name;
   }
   if (t.type === 'enum') {
-    declarations.set(t.name, `export type ${t.name} = ${(t.symbols ?? []).map((s) => `'${s}'`).join(' | ')};`);
+    declarations.set(
+      t.name,
+      `export type ${t.name} = ${(t.symbols ?? []).map((s) => `'${s}'`).join(' | ')};`,
+    );
     return t.name;
   }
   return render(declarations, t.type); // primitive with a logical type

@@ -12,7 +12,13 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 function namedTypes(schema: unknown, into = new Map<string, unknown>()): Map<string, unknown> {
   if (Array.isArray(schema)) for (const s of schema) namedTypes(s, into);
   else if (schema && typeof schema === 'object') {
-    const s = schema as { name?: string; type?: unknown; fields?: { type: unknown }[]; items?: unknown; values?: unknown };
+    const s = schema as {
+      name?: string;
+      type?: unknown;
+      fields?: { type: unknown }[];
+      items?: unknown;
+      values?: unknown;
+    };
     if (s.name && (s.type === 'record' || s.type === 'enum' || s.type === 'fixed')) into.set(s.name, s);
     for (const f of s.fields ?? []) namedTypes(f.type, into);
     if (s.items) namedTypes(s.items, into);
@@ -21,7 +27,13 @@ function namedTypes(schema: unknown, into = new Map<string, unknown>()): Map<str
   return into;
 }
 
-function convert(schema: unknown, value: unknown, named: Map<string, unknown>, direction: Direction, path: string): unknown {
+function convert(
+  schema: unknown,
+  value: unknown,
+  named: Map<string, unknown>,
+  direction: Direction,
+  path: string,
+): unknown {
   if (typeof schema === 'string') {
     const known = named.get(schema.split('.').pop() as string);
     if (known) return convert(known, value, named, direction, path);
@@ -33,7 +45,13 @@ function convert(schema: unknown, value: unknown, named: Map<string, unknown>, d
     const branch = schema.find((s) => s !== 'null');
     return convert(branch, value, named, direction, path);
   }
-  const s = schema as { type: unknown; logicalType?: string; fields?: { name: string; type: unknown; default?: unknown }[]; items?: unknown; values?: unknown };
+  const s = schema as {
+    type: unknown;
+    logicalType?: string;
+    fields?: { name: string; type: unknown; default?: unknown }[];
+    items?: unknown;
+    values?: unknown;
+  };
   if (s.logicalType === 'timestamp-millis') return convertTimestamp(value, direction, path);
   switch (s.type) {
     case 'record': {
@@ -42,18 +60,22 @@ function convert(schema: unknown, value: unknown, named: Map<string, unknown>, d
       const output: Record<string, unknown> = {};
       for (const field of s.fields ?? []) {
         let fieldValue = input[field.name];
-        if (fieldValue === undefined && direction === 'fromJson' && 'default' in field) fieldValue = structuredClone(field.default);
+        if (fieldValue === undefined && direction === 'fromJson' && 'default' in field)
+          fieldValue = structuredClone(field.default);
         if (fieldValue === undefined) continue;
         output[field.name] = convert(field.type, fieldValue, named, direction, `${path}.${field.name}`);
       }
       return output;
     }
     case 'array':
-      return Array.isArray(value) ? value.map((v, i) => convert(s.items, v, named, direction, `${path}[${i}]`)) : value;
+      return Array.isArray(value)
+        ? value.map((v, i) => convert(s.items, v, named, direction, `${path}[${i}]`))
+        : value;
     case 'map': {
       if (!value || typeof value !== 'object') return value;
       const output: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) output[k] = convert(s.values, v, named, direction, `${path}.${k}`);
+      for (const [k, v] of Object.entries(value))
+        output[k] = convert(s.values, v, named, direction, `${path}.${k}`);
       return output;
     }
     default:

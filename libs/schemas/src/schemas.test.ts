@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { MailpoolsError } from '@mailpools/core';
-import { fromJsonForm, type OutboundMessage, toJsonForm } from './index.ts';
 import { generateTypes } from './generate.ts';
+import { fromJsonForm, type OutboundMessage, toJsonForm } from './index.ts';
 
 test('generated.ts is up to date with schemas/*.avsc (run npm run schemas:generate)', () => {
   const committed = readFileSync(new URL('./generated.ts', import.meta.url), 'utf8');
@@ -39,7 +39,10 @@ test('the JSON form fills defaults, turns ISO times into epoch ms and text into 
 });
 
 test('bytes that are not UTF-8 travel as base64', () => {
-  const event = fromJsonForm<OutboundMessage>('OutboundMessage', { ...minimal, raw: { base64: Buffer.from([0xff, 0xfe, 0x41]).toString('base64') } });
+  const event = fromJsonForm<OutboundMessage>('OutboundMessage', {
+    ...minimal,
+    raw: { base64: Buffer.from([0xff, 0xfe, 0x41]).toString('base64') },
+  });
   assert.deepEqual([...event.raw], [0xff, 0xfe, 0x41]);
   assert.deepEqual((toJsonForm('OutboundMessage', event) as { raw: unknown }).raw, { base64: '//5B' });
 });
@@ -48,7 +51,14 @@ test('a wrong JSON form names every field that is wrong', () => {
   const { tenantId: _t, ...noTenant } = minimal;
   assert.throws(
     () => fromJsonForm('OutboundMessage', { ...noTenant, origin: 'CARRIER_PIGEON' }),
-    (error: unknown) => error instanceof MailpoolsError && error.code === 'MAILPOOLS_ERR_INVALID_RECORD' && /tenantId/.test(error.message) && /origin/.test(error.message),
+    (error: unknown) =>
+      error instanceof MailpoolsError &&
+      error.code === 'MAILPOOLS_ERR_INVALID_RECORD' &&
+      /tenantId/.test(error.message) &&
+      /origin/.test(error.message),
   );
-  assert.throws(() => fromJsonForm('OutboundMessage', { ...minimal, eventTime: 'yesterday' }), /eventTime must be an ISO-8601 time/);
+  assert.throws(
+    () => fromJsonForm('OutboundMessage', { ...minimal, eventTime: 'yesterday' }),
+    /eventTime must be an ISO-8601 time/,
+  );
 });

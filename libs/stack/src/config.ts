@@ -14,6 +14,24 @@
 import { join, resolve } from 'node:path';
 import { StackError } from './errors.ts';
 
+/** The variables above, for the README's configuration table (a test keeps the two in step). */
+export const STACK_ENVIRONMENT = [
+  [
+    'MAILPOOLS_STACK_DIR',
+    '<repo>/.stack',
+    'Data, pid files, logs and generated configs of the local stack (git-ignored).',
+  ],
+  [
+    'MAILPOOLS_CACHE_DIR',
+    '<repo>/.cache',
+    'Extracted downloads: the Kafka jars and the registry (git-ignored).',
+  ],
+  ['MAILPOOLS_KAFKA_PORT', '9092', 'Kafka client listener on 127.0.0.1.'],
+  ['MAILPOOLS_KAFKA_CONTROLLER_PORT', '9093', 'KRaft controller listener on 127.0.0.1.'],
+  ['MAILPOOLS_REGISTRY_PORT', '8081', 'Apicurio Registry HTTP port on 127.0.0.1.'],
+  ['MAILPOOLS_REDIS_PORT', '6380', "Port of the stack's own Redis (not started when REDIS_URL is set)."],
+] as const;
+
 export const KAFKA_VERSION = '4.1.1';
 // 3.0.9: 3.1.x is not on Maven Central as seen from here, 3.2+ needs Java 21 and the default java is 17.
 export const REGISTRY_VERSION = '3.0.9';

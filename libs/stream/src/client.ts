@@ -1,9 +1,9 @@
 // What the mail platform and the tools use to talk to the pipeline: a producer of events in the
 // wire format, and a reader of whole topics (read_committed) for checks, tests and benchmarks.
 import { randomUUID } from 'node:crypto';
-import type { Kafka, Producer } from 'kafkajs';
 import { createLogger, type Logger, type RuntimeConfig, type TopicSpec } from '@mailpools/core';
 import { type RecordName, Serde } from '@mailpools/schemas';
+import type { Kafka, Producer } from 'kafkajs';
 import { createKafka, ensureTopics } from './kafka.ts';
 
 export interface RawRecord {
@@ -22,20 +22,36 @@ export interface EventProducer {
   close(): Promise<void>;
 }
 
-export async function createEventProducer(config: RuntimeConfig, logger: Logger = createLogger('producer', config.logLevel)): Promise<EventProducer> {
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `producer-${randomUUID().slice(0, 8)}`, logger });
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+export async function createEventProducer(
+  config: RuntimeConfig,
+  logger: Logger = createLogger('producer', config.logLevel),
+): Promise<EventProducer> {
+  const kafka = createKafka({
+    brokers: config.kafkaBrokers,
+    clientId: `producer-${randomUUID().slice(0, 8)}`,
+    logger,
+  });
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
   await producer.connect();
   const serde = new Serde({ registryUrl: config.schemaRegistryUrl });
   const sendRaw = async (topic: string, records: readonly RawRecord[]) => {
     if (records.length === 0) return;
-    await producer.send({ topic, acks: -1, messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers ?? {} })) });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers ?? {} })),
+    });
   };
   return {
     serde,
     async send(topic, schema, records) {
       const encoded: RawRecord[] = [];
-      for (const record of records) encoded.push({ key: record.key, value: await serde.encode(schema, record.value) });
+      for (const record of records)
+        encoded.push({ key: record.key, value: await serde.encode(schema, record.value) });
       await sendRaw(topic, encoded);
     },
     sendRaw,
@@ -67,7 +83,11 @@ export interface ReadOptions {
 export async function readTopic(config: RuntimeConfig, options: ReadOptions): Promise<ReadRecord[]> {
   const logger = options.logger ?? createLogger('reader', config.logLevel);
   const kafka: Kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'reader', logger });
-  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024 });
+  const consumer = kafka.consumer({
+    groupId: `reader-${randomUUID()}`,
+    readUncommitted: false,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+  });
   const records: ReadRecord[] = [];
   let lastArrival = Date.now();
   await consumer.connect();
@@ -78,8 +98,15 @@ export async function readTopic(config: RuntimeConfig, options: ReadOptions): Pr
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
           const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(m.headers ?? {})) if (v !== undefined) headers[k] = v.toString();
-          records.push({ key: m.key?.toString() ?? null, value: m.value, headers, partition: batch.partition, offset: m.offset });
+          for (const [k, v] of Object.entries(m.headers ?? {}))
+            if (v !== undefined) headers[k] = v.toString();
+          records.push({
+            key: m.key?.toString() ?? null,
+            value: m.value,
+            headers,
+            partition: batch.partition,
+            offset: m.offset,
+          });
         }
         lastArrival = Date.now();
         options.onProgress?.(records.length);

@@ -1,5 +1,6 @@
+export { type BareLoop, startBarePassthrough } from './baseline.ts';
 export * from './client.ts';
-export { startHealthServer, type HealthServer } from './http.ts';
+export { type HealthServer, startHealthServer } from './http.ts';
 export { isRetriable } from './kafka.ts';
 export * from './metrics.ts';
 export * from './stage.ts';

@@ -1,9 +1,20 @@
 // The Kafka client, its logging, and topic administration. All kafkajs code lives in libs/stream.
-import { Kafka, logLevel, type LogEntry, type ITopicConfig } from 'kafkajs';
-import { MailpoolsError, type Logger, type TopicSpec } from '@mailpools/core';
+
+import { type Logger, MailpoolsError, type TopicSpec } from '@mailpools/core';
+import { type ITopicConfig, Kafka, type LogEntry, logLevel } from 'kafkajs';
 
 // mailpools never used kafkajs's legacy partitioner, so its migration warning does not apply.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+// kafkajs 2.2.4's request queue schedules a timer with a negative delay on Node 24, which Node
+// clamps to 1 ms (what kafkajs meant) and reports as TimeoutNegativeWarning. Keep every other
+// warning as Node prints it.
+const printWarning = process.listeners('warning');
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  if (warning.name === 'TimeoutNegativeWarning' && warning.stack?.includes('kafkajs')) return;
+  for (const listener of printWarning) listener(warning);
+});
 
 export interface KafkaClientOptions {
   brokers: readonly string[];
@@ -16,7 +27,7 @@ export interface KafkaClientOptions {
 // warns that bounded retries weaken idempotence: the runtime retries whole batches itself (a
 // transaction is aborted and redone), so a bounded kafkajs retry loses nothing.
 const EXPECTED_NOISE =
-  /concurrent operation on the same transaction|The group is rebalancing|Specified group generation id is not valid|Limiting retries for the idempotent producer/;
+  /concurrent operation on the same transaction|The coordinator is loading|The group is rebalancing|Specified group generation id is not valid|Limiting retries for the idempotent producer/;
 
 export function createKafka({ brokers, clientId, logger }: KafkaClientOptions): Kafka {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
@@ -29,7 +40,8 @@ export function createKafka({ brokers, clientId, logger }: KafkaClientOptions): 
       () =>
       ({ level, log }: LogEntry) => {
         const { message, timestamp: _timestamp, logger: _name, ...extra } = log;
-        if (EXPECTED_NOISE.test(`${message} ${String(extra.error ?? '')}`)) return kafkaLogger.debug(extra, message);
+        if (EXPECTED_NOISE.test(`${message} ${String(extra.error ?? '')}`))
+          return kafkaLogger.debug(extra, message);
         if (level === logLevel.ERROR) kafkaLogger.error(extra, message);
         else if (level === logLevel.WARN) kafkaLogger.warn(extra, message);
         else kafkaLogger.debug(extra, message);
@@ -53,18 +65,27 @@ export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[]): P
     if (topics.length > 0) await admin.createTopics({ topics, waitForLeaders: true });
   } catch (error) {
     if ((error as { type?: string }).type === 'TOPIC_ALREADY_EXISTS') return; // a replica won the race
-    throw new MailpoolsError('MAILPOOLS_ERR_TOPIC_SETUP', `Could not create topics: ${(error as Error).message}.`, {
-      hint: 'Check KAFKA_BROKERS and that the broker allows creating topics.',
-      retriable: true,
-      cause: error,
-    });
+    throw new MailpoolsError(
+      'MAILPOOLS_ERR_TOPIC_SETUP',
+      `Could not create topics: ${(error as Error).message}.`,
+      {
+        hint: 'Check KAFKA_BROKERS and that the broker allows creating topics.',
+        retriable: true,
+        cause: error,
+      },
+    );
   } finally {
     await admin.disconnect();
   }
 }
 
 /** The offset a consumer group will resume a partition from (-1 when nothing was committed). */
-export async function committedOffset(kafka: Kafka, groupId: string, topic: string, partition: number): Promise<number> {
+export async function committedOffset(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  partition: number,
+): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -81,10 +102,17 @@ export function isRetriable(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false;
   if ((error as { retriable?: unknown }).retriable === true) return true;
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(code);
+  return (
+    typeof code === 'string' &&
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(code)
+  );
 }
 
 export function isFenced(error: unknown): boolean {
   const type = (error as { type?: string } | null)?.type;
-  return type === 'INVALID_PRODUCER_EPOCH' || type === 'PRODUCER_FENCED' || type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED';
+  return (
+    type === 'INVALID_PRODUCER_EPOCH' ||
+    type === 'PRODUCER_FENCED' ||
+    type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'
+  );
 }

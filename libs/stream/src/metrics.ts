@@ -1,5 +1,5 @@
 // The runtime's Prometheus metrics. Labels are bounded: stage, topic, partition, error code.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface StageMetrics {
   readonly registry: Registry;

@@ -10,7 +10,6 @@
 //
 // At-least-once produces with an idempotent producer, then commits the offsets.
 import { randomUUID } from 'node:crypto';
-import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from 'kafkajs';
 import {
   asMailpoolsError,
   createLogger,
@@ -21,7 +20,8 @@ import {
   type TopicSpec,
 } from '@mailpools/core';
 import { type RecordName, Serde } from '@mailpools/schemas';
-import { startHealthServer, type HealthServer } from './http.ts';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from 'kafkajs';
+import { type HealthServer, startHealthServer } from './http.ts';
 import { committedOffset, createKafka, ensureTopics, isFenced, isRetriable } from './kafka.ts';
 import { createStageMetrics, type StageMetrics } from './metrics.ts';
 
@@ -113,15 +113,23 @@ export function createStage<T>(options: StageOptions<T>): Stage {
   const groupId = `${config.namespace}${service}`;
   const dlqTopic = deadLetterTopic(input.topic);
   if (options.topics.some((t) => t.topic === input.topic && t.compacted)) {
-    throw new MailpoolsError('MAILPOOLS_ERR_CONFIG_INVALID', `The input topic ${input.topic} of ${service} is compacted.`, {
-      hint: 'A stage reads a log of events; read compacted topics as tables instead.',
-    });
+    throw new MailpoolsError(
+      'MAILPOOLS_ERR_CONFIG_INVALID',
+      `The input topic ${input.topic} of ${service} is compacted.`,
+      {
+        hint: 'A stage reads a log of events; read compacted topics as tables instead.',
+      },
+    );
   }
   const transactional = config.delivery === 'exactly-once';
   const logger = options.logger ?? createLogger(service, config.logLevel);
   const metrics = options.metrics ?? createStageMetrics();
   const serde = new Serde({ registryUrl: config.schemaRegistryUrl });
-  const kafka: Kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${service}-${randomUUID().slice(0, 8)}`, logger });
+  const kafka: Kafka = createKafka({
+    brokers: config.kafkaBrokers,
+    clientId: `${service}-${randomUUID().slice(0, 8)}`,
+    logger,
+  });
   const consumer: Consumer = kafka.consumer({
     groupId,
     readUncommitted: false,
@@ -132,8 +140,10 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     heartbeatInterval: Math.floor(config.sessionTimeoutMs / 10),
   });
   const topics: TopicSpec[] = [...options.topics];
-  if (!topics.some((t) => t.topic === dlqTopic)) topics.push({ topic: dlqTopic, partitions: config.partitions, compacted: false });
-  if (!topics.some((t) => t.topic === input.topic)) topics.push({ topic: input.topic, partitions: config.partitions, compacted: false });
+  if (!topics.some((t) => t.topic === dlqTopic))
+    topics.push({ topic: dlqTopic, partitions: config.partitions, compacted: false });
+  if (!topics.some((t) => t.topic === input.topic))
+    topics.push({ topic: input.topic, partitions: config.partitions, compacted: false });
 
   let sharedProducer: Producer | undefined; // at-least-once
   const partitionProducers = new Map<number, Promise<Producer>>(); // exactly-once
@@ -199,7 +209,10 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     try {
       const outcomes = await handle(records);
       if (outcomes.length !== records.length) {
-        throw new MailpoolsError('MAILPOOLS_ERR_HANDLER', `The ${service} handler returned ${outcomes.length} outcomes for ${records.length} records.`);
+        throw new MailpoolsError(
+          'MAILPOOLS_ERR_HANDLER',
+          `The ${service} handler returned ${outcomes.length} outcomes for ${records.length} records.`,
+        );
       }
       return [...outcomes];
     } catch (error) {
@@ -211,9 +224,16 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     }
   }
 
-  function deadLetter(message: Message & { offset: string }, partition: number, error: MailpoolsError): Message {
+  function deadLetter(
+    message: Message & { offset: string },
+    partition: number,
+    error: MailpoolsError,
+  ): Message {
     metrics.deadLettered.inc({ stage: service, code: error.code });
-    logger.warn({ code: error.code, topic: input.topic, partition, offset: message.offset }, `dead-lettered: ${error.message}`);
+    logger.warn(
+      { code: error.code, topic: input.topic, partition, offset: message.offset },
+      `dead-lettered: ${error.message}`,
+    );
     return {
       key: message.key ?? null,
       value: message.value ?? null,
@@ -231,7 +251,9 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     };
   }
 
-  async function encodeOutputs(outputs: readonly OutputRecord[]): Promise<{ topic: string; message: Message }[]> {
+  async function encodeOutputs(
+    outputs: readonly OutputRecord[],
+  ): Promise<{ topic: string; message: Message }[]> {
     const encoded: { topic: string; message: Message }[] = [];
     for (const output of outputs) {
       const value = output.value as { hops?: unknown };
@@ -240,7 +262,11 @@ export function createStage<T>(options: StageOptions<T>): Stage {
       }
       encoded.push({
         topic: output.topic,
-        message: { key: output.key, value: await serde.encode(output.schema, output.value), headers: { ...(output.headers ?? {}) } },
+        message: {
+          key: output.key,
+          value: await serde.encode(output.schema, output.value),
+          headers: { ...(output.headers ?? {}) },
+        },
       });
     }
     return encoded;
@@ -255,7 +281,8 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     let skipBelow = -1;
     if (transactional) {
       producer = await producerFor(partition);
-      if (!fencedAt.has(partition)) fencedAt.set(partition, await committedOffset(kafka, groupId, input.topic, partition));
+      if (!fencedAt.has(partition))
+        fencedAt.set(partition, await committedOffset(kafka, groupId, input.topic, partition));
       skipBelow = fencedAt.get(partition) ?? -1;
     } else {
       producer = sharedProducer as Producer;
@@ -282,9 +309,13 @@ export function createStage<T>(options: StageOptions<T>): Stage {
         const encoded = await encodeOutputs(outcome);
         const largest = Math.max(0, ...encoded.map((e) => (e.message.value as Buffer).length));
         if (largest > MAX_RECORD_BYTES) {
-          throw new MailpoolsError('MAILPOOLS_ERR_RECORD_TOO_LARGE', `An output record of ${largest} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit.`, {
-            hint: 'Lower MAILPOOLS_MAX_RAW_BYTES so that events stay well below the broker\'s message.max.bytes.',
-          });
+          throw new MailpoolsError(
+            'MAILPOOLS_ERR_RECORD_TOO_LARGE',
+            `An output record of ${largest} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit.`,
+            {
+              hint: "Lower MAILPOOLS_MAX_RAW_BYTES so that events stay well below the broker's message.max.bytes.",
+            },
+          );
         }
         for (const { topic, message: out } of encoded) add(topic, out);
       } catch (error) {
@@ -318,8 +349,14 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     }
     metrics.processed.inc(stageLabel, fresh.length);
     metrics.batchRecords.observe(stageLabel, fresh.length);
-    metrics.batchSeconds.observe({ stage: service, delivery: config.delivery }, (performance.now() - started) / 1000);
-    metrics.lag.set({ stage: service, topic: input.topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(nextOffset)));
+    metrics.batchSeconds.observe(
+      { stage: service, delivery: config.delivery },
+      (performance.now() - started) / 1000,
+    );
+    metrics.lag.set(
+      { stage: service, topic: input.topic, partition: String(partition) },
+      Math.max(0, Number(batch.highWatermark) - Number(nextOffset)),
+    );
   }
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
@@ -328,21 +365,30 @@ export function createStage<T>(options: StageOptions<T>): Stage {
       if (!payload.isRunning() || payload.isStale()) return;
       try {
         await processOnce(payload);
-        if (attempt > 0) logger.info({ partition, attempts: attempt + 1 }, 'batch succeeded after transient failures');
+        if (attempt > 0)
+          logger.info({ partition, attempts: attempt + 1 }, 'batch succeeded after transient failures');
         await payload.heartbeat();
         return;
       } catch (error) {
         const fenced = isFenced(error);
-        const code = fenced ? 'MAILPOOLS_ERR_FENCED' : asMailpoolsError(error, 'MAILPOOLS_ERR_TRANSIENT').code;
+        const code = fenced
+          ? 'MAILPOOLS_ERR_FENCED'
+          : asMailpoolsError(error, 'MAILPOOLS_ERR_TRANSIENT').code;
         metrics.failures.inc({ stage: service, code });
         if (fenced) {
           // Another process initialised this partition's transactional id after us.
           logger.warn({ partition }, 'producer fenced: re-reading the committed offset before going on');
           await dropProducer(partition);
         } else if (!isRetriable(error)) {
-          logger.error({ err: error, partition, code }, 'batch failed with an error that is not marked retriable; retrying it all the same so nothing is dropped');
+          logger.error(
+            { err: error, partition, code },
+            'batch failed with an error that is not marked retriable; retrying it all the same so nothing is dropped',
+          );
         } else {
-          logger.warn({ partition, code, attempt, error: (error as Error).message }, 'transient failure: partition held, retrying with back-off');
+          logger.warn(
+            { partition, code, attempt, error: (error as Error).message },
+            'transient failure: partition held, retrying with back-off',
+          );
         }
         await backoff(attempt, payload);
       }
@@ -377,7 +423,11 @@ export function createStage<T>(options: StageOptions<T>): Stage {
       }
       await ensureTopics(kafka, topics);
       if (!transactional) {
-        sharedProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+        sharedProducer = kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+        });
         await sharedProducer.connect();
       }
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
@@ -386,7 +436,8 @@ export function createStage<T>(options: StageOptions<T>): Stage {
         metrics.ready.set(stageLabel, 1);
         metrics.assignedPartitions.set(stageLabel, assigned.length);
         fencedAt.clear(); // after any rebalance, fence again and re-read committed offsets
-        for (const partition of partitionProducers.keys()) if (!assigned.includes(partition)) void dropProducer(partition);
+        for (const partition of partitionProducers.keys())
+          if (!assigned.includes(partition)) void dropProducer(partition);
         logger.info({ partitions: assigned }, 'joined consumer group');
       });
       consumer.on(consumer.events.CRASH, (event) => {
@@ -423,7 +474,10 @@ const MAX_RECORD_BYTES = 900 * 1024;
 const MAX_REQUEST_BYTES = 512 * 1024;
 
 /** Splits the messages into produce requests of bounded size (one batch per partition must fit). */
-function chunkBySize(byTopic: Map<string, Message[]>, maxBytes: number): { topic: string; messages: Message[] }[][] {
+function chunkBySize(
+  byTopic: Map<string, Message[]>,
+  maxBytes: number,
+): { topic: string; messages: Message[] }[][] {
   const requests: { topic: string; messages: Message[] }[][] = [];
   let current: Map<string, Message[]> = new Map();
   let size = 0;

@@ -1,0 +1,124 @@
+// npm run bench:passthrough — in one run on one broker: events/s of (a) a bare kafkajs
+// consume → produce loop on raw bytes, (b) the runtime passing Avro events through,
+// at-least-once and exactly-once; prints the ratios b/a. Last line: one JSON object.
+
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { loadRuntimeConfig } from '@mailpools/core';
+import { stackEndpoints, stackUp } from '@mailpools/stack';
+import { createEventProducer, startBarePassthrough } from '@mailpools/stream';
+import { progressBar } from '../libs/cli/src/progress.ts';
+import { createPassthroughStage } from '../test/fixtures/passthrough-stage.ts';
+import { sampleEvent } from '../test/helpers/env.ts';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
+const BODY_BYTES = 1_700; // ≈ 2 KB per encoded event
+const PARTITIONS = 3;
+
+if (!process.env.KAFKA_BROKERS) {
+  await stackUp();
+  const endpoints = stackEndpoints();
+  process.env.KAFKA_BROKERS = endpoints.kafkaBrokers.join(',');
+  process.env.SCHEMA_REGISTRY_URL = endpoints.schemaRegistryUrl;
+  process.env.REDIS_URL = endpoints.redisUrl;
+}
+const namespace = `bench${randomUUID().slice(0, 6)}.`;
+const base = {
+  LOG_LEVEL: 'warn',
+  MAILPOOLS_HTTP_PORT: '0',
+  MAILPOOLS_NAMESPACE: namespace,
+  MAILPOOLS_PARTITIONS: String(PARTITIONS),
+};
+const config = loadRuntimeConfig({ ...process.env, ...base });
+const input = `${namespace}input`;
+
+const producer = await createEventProducer(config);
+await producer.ensureTopics(
+  [input, `${namespace}out.bare`].map((topic) => ({ topic, partitions: PARTITIONS, compacted: false })),
+);
+const progress = progressBar('producing input', EVENTS);
+let eventBytes = 0;
+for (let sent = 0; sent < EVENTS; sent += 1_000) {
+  const batch = Array.from({ length: Math.min(1_000, EVENTS - sent) }, (_, i) => {
+    const id = `bench-${sent + i}`;
+    return { key: id, value: sampleEvent(id, BODY_BYTES) };
+  });
+  if (sent === 0) eventBytes = (await producer.serde.encode('OutboundMessage', batch[0]?.value)).length;
+  await producer.send(input, 'OutboundMessage', batch);
+  progress.update(sent + batch.length);
+}
+progress.finish(EVENTS);
+await producer.close();
+
+/** Events/s between the first and the last completed batch, polled every 10 ms. */
+async function measure(label: string, processed: () => number): Promise<number> {
+  let firstAt = 0;
+  let firstCount = 0;
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    const count = processed();
+    if (firstAt === 0 && count > 0) {
+      firstAt = performance.now();
+      firstCount = count;
+    }
+    if (count >= EVENTS) {
+      const rate = ((count - firstCount) / (performance.now() - firstAt)) * 1000;
+      console.error(`${label}: ${Math.round(rate)} events/s`);
+      return rate;
+    }
+    if (Date.now() > deadline) throw new Error(`${label} did not finish: ${count}/${EVENTS}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const bare = await startBarePassthrough(config, input, `${namespace}out.bare`);
+const bareRate = await measure('bare kafkajs loop', () => bare.processed());
+await bare.stop();
+
+const results: Record<string, number> = {};
+for (const delivery of ['at-least-once', 'exactly-once'] as const) {
+  const stageConfig = loadRuntimeConfig({
+    ...process.env,
+    ...base,
+    MAILPOOLS_DELIVERY: delivery,
+    MAILPOOLS_NAMESPACE: `${namespace}${delivery}.`,
+  });
+  const output = `${namespace}out.${delivery}`;
+  const stage = createPassthroughStage(stageConfig, { input, output, partitions: PARTITIONS });
+  const counter = stage.metrics.processed;
+  let processed = 0;
+  const poll = setInterval(async () => {
+    processed = (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
+  }, 5);
+  await stage.start();
+  results[delivery] = await measure(`runtime ${delivery}`, () => processed);
+  clearInterval(poll);
+  await stage.stop();
+}
+
+const alo = results['at-least-once'] ?? 0;
+const eos = results['exactly-once'] ?? 0;
+console.log('');
+console.log(
+  `machine: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? ''}; node ${process.version}`,
+);
+console.log(`events: ${EVENTS} of ${eventBytes} bytes, ${PARTITIONS} partitions, one broker on loopback`);
+console.log('| mode | events/s | vs bare kafkajs |');
+console.log('|---|---:|---:|');
+console.log(`| bare kafkajs consume→produce (raw bytes) | ${Math.round(bareRate)} | 1.00 |`);
+console.log(
+  `| runtime, at-least-once (Avro decode/encode) | ${Math.round(alo)} | ${(alo / bareRate).toFixed(2)} |`,
+);
+console.log(`| runtime, exactly-once (transactions) | ${Math.round(eos)} | ${(eos / bareRate).toFixed(2)} |`);
+console.log(
+  JSON.stringify({
+    events: EVENTS,
+    event_bytes: eventBytes,
+    bare_kafkajs_events_per_s: Math.round(bareRate),
+    runtime_at_least_once_events_per_s: Math.round(alo),
+    runtime_exactly_once_events_per_s: Math.round(eos),
+    ratio_at_least_once_vs_bare: Number((alo / bareRate).toFixed(3)),
+    ratio_exactly_once_vs_bare: Number((eos / bareRate).toFixed(3)),
+  }),
+);
+process.exit(0);
