@@ -7,9 +7,9 @@ import os from 'node:os';
 import { loadRuntimeConfig } from '@mailpools/core';
 import { stackEndpoints, stackUp } from '@mailpools/stack';
 import { createEventProducer, startBarePassthrough } from '@mailpools/stream';
+import { sampleEvent } from '@mailpools/testkit';
 import { progressBar } from '../libs/cli/src/progress.ts';
 import { createPassthroughStage } from '../test/fixtures/passthrough-stage.ts';
-import { sampleEvent } from '../test/helpers/env.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const BODY_BYTES = 1_700; // ≈ 2 KB per encoded event

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { TOPICS } from '@mailpools/core';
 import { type OutboundMessage, Serde } from '@mailpools/schemas';
 import { readTopic } from '@mailpools/stream';
-import { testConfig } from './helpers/env.ts';
+import { testConfig } from '@mailpools/testkit';
 
 const CLI = fileURLToPath(new URL('../bin/mailpools.ts', import.meta.url));
 const FEED_DIR = fileURLToPath(new URL('./fixtures/feed/', import.meta.url));

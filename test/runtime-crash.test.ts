@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type OutboundMessage, Serde } from '@mailpools/schemas';
 import { createEventProducer, readTopic } from '@mailpools/stream';
-import { sampleEvent, testConfig } from './helpers/env.ts';
+import { sampleEvent, testConfig } from '@mailpools/testkit';
 
 const STAGE = fileURLToPath(new URL('./fixtures/passthrough-stage.ts', import.meta.url));
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type OutboundMessage, Serde } from '@mailpools/schemas';
 import { createEventProducer, DLQ_HEADERS, readTopic } from '@mailpools/stream';
+import { sampleEvent, testConfig } from '@mailpools/testkit';
 import { createPassthroughStage, POISON_PREFIX } from './fixtures/passthrough-stage.ts';
-import { sampleEvent, testConfig } from './helpers/env.ts';
 
 test('garbage bytes, an unknown schema id and a handler error land in the DLQ with their reasons; the events around them flow on', {
   timeout: 120_000,

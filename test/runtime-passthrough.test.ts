@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type OutboundMessage, Serde } from '@mailpools/schemas';
 import { createEventProducer, readTopic } from '@mailpools/stream';
+import { sampleEvent, testConfig } from '@mailpools/testkit';
 import { createPassthroughStage } from './fixtures/passthrough-stage.ts';
-import { sampleEvent, testConfig } from './helpers/env.ts';
 
 for (const delivery of ['exactly-once', 'at-least-once'] as const) {
   test(`a pass-through stage moves 10,000 events from a 3-partition topic, each once (${delivery})`, {

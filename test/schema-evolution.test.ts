@@ -15,8 +15,8 @@ import {
   schemaOf,
   typeOf,
 } from '@mailpools/schemas';
+import { sampleEvent } from '@mailpools/testkit';
 import avro from 'avsc';
-import { sampleEvent } from './helpers/env.ts';
 
 for (const name of RECORD_NAMES) {
   test(`the current ${name} schema reads records of every released version`, () => {

@@ -57,6 +57,14 @@ export const ENVIRONMENT = [
     '30000',
     'Consumer session timeout: how soon the partitions of a dead process move on.',
   ],
+  ['MAILPOOLS_POLICY_FILE', '', 'Tenant policy (JSON); unset: the built-in defaults.'],
+  [
+    'MAILPOOLS_SPAM_MODEL',
+    '',
+    'spam-classifier: model artefact; unset: the one in services/spam-classifier/model/.',
+  ],
+  ['MAILPOOLS_SPAM_MAX_BYTES', '65536', 'spam-classifier: bytes of a message parsed at most.'],
+  ['MAILPOOLS_SPAM_TIMEOUT_MS', '50', 'spam-classifier: time bound of parsing one message.'],
 ] as const;
 
 type Env = Readonly<Record<string, string | undefined>>;

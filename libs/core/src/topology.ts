@@ -69,3 +69,26 @@ export function allTopics(namespace: string, partitions: number): TopicSpec[] {
   }
   return specs;
 }
+
+export interface WiredStage {
+  readonly service: string;
+  /** Full name of the input topic. */
+  readonly input: string;
+  /** Full names of the output topics, by topology name. */
+  readonly outputs: Readonly<Partial<Record<TopicName, string>>>;
+  /** The topics the stage creates at start-up when missing. */
+  readonly topics: readonly TopicSpec[];
+}
+
+/** A stage's topics, namespaced: what a service's index.ts hands to the runtime. */
+export function wireStage(service: string, namespace: string, partitions: number): WiredStage {
+  const stage = stageOf(service);
+  const outputs: Partial<Record<TopicName, string>> = {};
+  for (const output of stage.outputs) outputs[output] = topicName(output, namespace);
+  const topics = [stage.input, ...stage.outputs].map((key) => ({
+    topic: topicName(key, namespace),
+    partitions,
+    compacted: COMPACTED.has(key),
+  }));
+  return { service, input: topicName(stage.input, namespace), outputs, topics };
+}

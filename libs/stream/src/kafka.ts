@@ -27,7 +27,7 @@ export interface KafkaClientOptions {
 // warns that bounded retries weaken idempotence: the runtime retries whole batches itself (a
 // transaction is aborted and redone), so a bounded kafkajs retry loses nothing.
 const EXPECTED_NOISE =
-  /concurrent operation on the same transaction|The coordinator is loading|The group is rebalancing|Specified group generation id is not valid|Limiting retries for the idempotent producer/;
+  /concurrent operation on the same transaction|The coordinator is loading|The group coordinator is not available|This is not the correct coordinator|The group is rebalancing|Specified group generation id is not valid|Limiting retries for the idempotent producer/;
 
 export function createKafka({ brokers, clientId, logger }: KafkaClientOptions): Kafka {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
