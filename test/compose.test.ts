@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ENVIRONMENT } from '@mailpools/core';
+import { ENVIRONMENT, SERVICE_NODE_FLAGS } from '@mailpools/core';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 
@@ -282,7 +282,11 @@ for (const name of folders) {
   test(`services.${name} runs services/${name}, scalable, with the configuration table`, () => {
     const where = `services.${name}`;
     const service = dict(services[name], where);
-    assert.deepEqual(commandOf(service), ['node', `services/${name}/src/index.ts`], `${where}.command`);
+    assert.deepEqual(
+      commandOf(service),
+      ['node', ...SERVICE_NODE_FLAGS, `services/${name}/src/index.ts`],
+      `${where}.command`,
+    );
     assertScalable(service, where);
     assertEnvironment(service, where);
     assertWaitsForTheStack(service, where);

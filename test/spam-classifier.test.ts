@@ -7,9 +7,8 @@ import { DEFAULT_POLICY } from '@mailpools/policy';
 import { type OutboundMessage, Serde } from '@mailpools/schemas';
 import { createEventProducer, DLQ_HEADERS, readTopic } from '@mailpools/stream';
 import { sampleEvent, startService, testConfig } from '@mailpools/testkit';
-import { classify, DEFAULT_MODEL_PATH } from '../services/spam-classifier/src/classify.ts';
+import { classify, DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '../services/spam-classifier/src/classify.ts';
 import { loadCorpus } from '../services/spam-classifier/src/corpus.ts';
-import { DEFAULT_EXTRACT } from '../services/spam-classifier/src/features.ts';
 import { loadModel } from '../services/spam-classifier/src/model.ts';
 
 test('spam-classifier fills the spam enrichment of every event and passes it on', {

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { allTopics, createLogger, loadRuntimeConfig, STAGES } from '@mailpools/core';
+import { allTopics, createLogger, loadRuntimeConfig, SERVICE_NODE_FLAGS, STAGES } from '@mailpools/core';
 import { RECORD_NAMES } from '@mailpools/schemas';
 import { stackDown, stackEndpoints, stackStatus, stackUp } from '@mailpools/stack';
 import { createEventProducer } from '@mailpools/stream';
@@ -93,7 +93,10 @@ export async function runStart(): Promise<number> {
     for (const [index, name] of services.entries()) {
       const child = spawn(
         process.execPath,
-        [fileURLToPath(new URL(`../../../services/${name}/src/index.ts`, import.meta.url))],
+        [
+          ...SERVICE_NODE_FLAGS,
+          fileURLToPath(new URL(`../../../services/${name}/src/index.ts`, import.meta.url)),
+        ],
         {
           env: { ...env, MAILPOOLS_HTTP_PORT: String(FIRST_HTTP_PORT + index) },
           stdio: ['ignore', 'pipe', 'pipe'],

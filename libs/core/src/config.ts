@@ -63,7 +63,7 @@ export const ENVIRONMENT = [
     '',
     'spam-classifier: model artefact; unset: the one in services/spam-classifier/model/.',
   ],
-  ['MAILPOOLS_SPAM_MAX_BYTES', '65536', 'spam-classifier: bytes of a message parsed at most.'],
+  ['MAILPOOLS_SPAM_MAX_BYTES', '32768', 'spam-classifier: bytes of a message parsed at most.'],
   ['MAILPOOLS_SPAM_TIMEOUT_MS', '50', 'spam-classifier: time bound of parsing one message.'],
 ] as const;
 
@@ -166,3 +166,10 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
     sessionTimeoutMs: integer(env, 'MAILPOOLS_SESSION_TIMEOUT_MS', 6_000, 300_000),
   });
 }
+
+/**
+ * Node flags every service process runs with (npm start, tests, Compose). Stream stages allocate
+ * many short-lived objects per record; a 64 MB young generation (16 MB by default) cuts the
+ * number of scavenges, which measurably raises the spam classifier's messages/s (README).
+ */
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=64'] as const;

@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_FLAGS } from '@mailpools/core';
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -29,7 +30,7 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const port = await freePort();
   const entry = fileURLToPath(new URL(`../../../services/${name}/src/index.ts`, import.meta.url));
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, entry], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, MAILPOOLS_HTTP_PORT: String(port) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

@@ -2,9 +2,8 @@
 // classify() (MIME parsing, features, model), and the p99 per message. Last line: one JSON object.
 import { DEFAULT_POLICY } from '@mailpools/policy';
 import type { OutboundMessage } from '@mailpools/schemas';
-import { classify, DEFAULT_MODEL_PATH } from '../src/classify.ts';
+import { classify, DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '../src/classify.ts';
 import { loadCorpus, signalsOf } from '../src/corpus.ts';
-import { DEFAULT_EXTRACT } from '../src/features.ts';
 import { loadModel } from '../src/model.ts';
 
 const deps = { model: loadModel(DEFAULT_MODEL_PATH), policy: () => DEFAULT_POLICY, extract: DEFAULT_EXTRACT };

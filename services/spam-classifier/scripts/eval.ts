@@ -4,9 +4,9 @@
 import { DEFAULT_POLICY } from '@mailpools/policy';
 import { progressBar } from '../../../libs/cli/src/progress.ts';
 import { scoreWithSpamAssassin, spamAssassinVersion } from '../eval/spamassassin.ts';
-import { DEFAULT_MODEL_PATH } from '../src/classify.ts';
+import { DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '../src/classify.ts';
 import { type CorpusMessage, EVAL_GROUPS, loadCorpus, signalsOf, TRAIN_GROUPS } from '../src/corpus.ts';
-import { DEFAULT_EXTRACT, extractFeatures } from '../src/features.ts';
+import { extractFeatures } from '../src/features.ts';
 import { type Quality, quality } from '../src/metrics.ts';
 import {
   DEFAULT_TRAIN,
@@ -44,8 +44,8 @@ const saVersion = spamAssassinVersion();
 if (saVersion) {
   const scoring = progressBar('SpamAssassin', evalSet.length);
   const results = await scoreWithSpamAssassin(
-    trainSet.map((e) => ({ text: e.message.raw.toString('latin1'), spam: e.spam })),
-    evalSet.map((e) => ({ text: e.message.raw.toString('latin1') })),
+    trainSet.map((e) => ({ text: e.message.raw, spam: e.spam })),
+    evalSet.map((e) => ({ text: e.message.raw })),
     { onProgress: (done) => scoring.update(done) },
   );
   scoring.finish(evalSet.length);

@@ -1,9 +1,9 @@
 // npm run train:spam — rebuilds model/spam-model.bin from the training split (the "-1" groups)
 // deterministically: the same data and seed give the same bytes and the same version.
 import { progressBar } from '../../../libs/cli/src/progress.ts';
-import { DEFAULT_MODEL_PATH } from '../src/classify.ts';
+import { DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '../src/classify.ts';
 import { loadCorpus, signalsOf, TRAIN_GROUPS } from '../src/corpus.ts';
-import { DEFAULT_EXTRACT, extractFeatures } from '../src/features.ts';
+import { extractFeatures } from '../src/features.ts';
 import { DEFAULT_TRAIN, saveModel, train, vectorise } from '../src/model.ts';
 
 const started = performance.now();

@@ -15,17 +15,23 @@ export interface ClassifierDeps {
   readonly extract: ExtractOptions;
 }
 
-export function classifierDepsFromEnv(
-  env: Readonly<Record<string, string | undefined>>,
-  policy: () => Policy,
-): ClassifierDeps {
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function extractOptions(env: Env): ExtractOptions {
+  return {
+    maxBytes: integer(env, 'MAILPOOLS_SPAM_MAX_BYTES', 1024, 16 * 1024 * 1024),
+    timeoutMs: integer(env, 'MAILPOOLS_SPAM_TIMEOUT_MS', 1, 10_000),
+  };
+}
+
+/** The configuration table's defaults: what training, evaluation and the service all use. */
+export const DEFAULT_EXTRACT: ExtractOptions = extractOptions({});
+
+export function classifierDepsFromEnv(env: Env, policy: () => Policy): ClassifierDeps {
   return {
     model: loadModel(env.MAILPOOLS_SPAM_MODEL || DEFAULT_MODEL_PATH),
     policy,
-    extract: {
-      maxBytes: integer(env, 'MAILPOOLS_SPAM_MAX_BYTES', 1024, 16 * 1024 * 1024),
-      timeoutMs: integer(env, 'MAILPOOLS_SPAM_TIMEOUT_MS', 1, 10_000),
-    },
+    extract: extractOptions(env),
   };
 }
 

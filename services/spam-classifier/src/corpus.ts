@@ -7,7 +7,11 @@ export interface CorpusMessage {
   readonly id: string;
   readonly group: string;
   readonly spam: boolean;
-  /** The message bytes (the dataset stores them as latin1-decoded strings). */
+  /**
+   * The message bytes. The dataset holds UTF-8-decoded strings: encoding them as UTF-8 gives back
+   * the original bytes of 5,545 of the 6,046 messages (checked against the dataset's MD5 sums);
+   * the other 501 had invalid bytes that the dataset replaced with U+FFFD.
+   */
   readonly raw: Buffer;
 }
 

@@ -16,8 +16,6 @@ export interface ExtractOptions {
   timeoutMs: number;
 }
 
-export const DEFAULT_EXTRACT: ExtractOptions = { maxBytes: 64 * 1024, timeoutMs: 50 };
-
 export interface Features {
   /** Feature name → count. */
   readonly counts: Map<string, number>;
@@ -26,9 +24,7 @@ export interface Features {
   readonly parseFailed: boolean;
 }
 
-// Trace and list headers are added by receiving systems, not by the sender: a model for outbound
-// mail must not learn them (in the public corpus they would leak the label).
-const MAX_WORDS = 3_000;
+const MAX_WORDS = 2_000;
 const WORD = /[\p{L}\p{N}$€£][\p{L}\p{N}'$€£!_-]*/gu;
 const URL = /\bhttps?:\/\/([^\s/"'<>)?#:]+)[^\s"'<>)]*/gi;
 const HTML_TAGS = ['img', 'font', 'table', 'a', 'script', 'form', 'style', 'iframe', 'center', 'b'];
@@ -51,26 +47,21 @@ function normaliseWord(word: string): string | undefined {
 function addWords(counts: Map<string, number>, prefix: string, text: string, bigrams: boolean): number {
   let previous: string | undefined;
   let n = 0;
-  let caps = 0;
-  let letters = 0;
   for (const match of text.matchAll(WORD)) {
     if (n >= MAX_WORDS) break;
-    const raw = match[0];
-    const word = normaliseWord(raw);
+    const word = normaliseWord(match[0]);
     if (!word) continue;
-    for (const ch of raw) {
-      if (ch >= 'a' && ch <= 'z') letters++;
-      else if (ch >= 'A' && ch <= 'Z') {
-        letters++;
-        caps++;
-      }
-    }
     add(counts, `${prefix}:${word}`);
     if (bigrams && previous) add(counts, `b:${previous}_${word}`);
     previous = word;
     n++;
   }
-  if (prefix === 'w' && letters > 20) add(counts, `caps:${bucket(caps / letters, [0.05, 0.15, 0.3, 0.5])}`);
+  if (prefix === 'w') {
+    const sample = text.slice(0, 20_000);
+    const letters = sample.match(/[A-Za-z]/g)?.length ?? 0;
+    const capitals = sample.match(/[A-Z]/g)?.length ?? 0;
+    if (letters > 20) add(counts, `caps:${bucket(capitals / letters, [0.05, 0.15, 0.3, 0.5])}`);
+  }
   return n;
 }
 
@@ -139,7 +130,7 @@ async function parseBounded(raw: Uint8Array, timeoutMs: number) {
 export async function extractFeatures(
   raw: Uint8Array,
   signals: OutboundSignals,
-  options: ExtractOptions = DEFAULT_EXTRACT,
+  options: ExtractOptions,
   alreadyTruncated = false,
 ): Promise<Features> {
   const counts = new Map<string, number>();
@@ -186,6 +177,8 @@ export async function extractFeatures(
       }
     }
     if (visible.size === 0) add(counts, 'to:hidden');
+    // Only headers the sender writes: trace and list headers are added by receiving systems, do
+    // not exist on outbound mail, and in the public corpus they would leak the label.
     for (const header of parsed.headers) {
       if (header.key === 'x-mailer' || header.key === 'user-agent') {
         add(counts, `mailer:${(header.value.split(/[\s/(;]/)[0] ?? '').toLowerCase().slice(0, 20)}`);

@@ -5,9 +5,8 @@ import { test } from 'node:test';
 import { DEFAULT_POLICY } from '@mailpools/policy';
 import { typeOf } from '@mailpools/schemas';
 import { sampleEvent } from '@mailpools/testkit';
-import { classify, DEFAULT_MODEL_PATH } from './classify.ts';
+import { classify, DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from './classify.ts';
 import { loadCorpus } from './corpus.ts';
-import { DEFAULT_EXTRACT } from './features.ts';
 import { loadModel, seededRandom } from './model.ts';
 
 const deps = { model: loadModel(DEFAULT_MODEL_PATH), policy: () => DEFAULT_POLICY, extract: DEFAULT_EXTRACT };

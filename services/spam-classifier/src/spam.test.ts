@@ -125,6 +125,7 @@ test('the model learns, explains itself, and trains the same model twice from th
     nbAlpha: 0.1,
     stackFolds: 3,
     minDocs: 1,
+    targetFpr: 0.05,
   };
   const model = train(syntheticExamples(90), options);
   const spam = vectorise(
