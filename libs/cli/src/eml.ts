@@ -1,7 +1,7 @@
 // Turning raw messages (.eml, mbox) into OutboundMessage events for `mailpools feed`. Only the
 // few envelope headers are read here; the MIME body is left to the stages that judge it.
 import { createHash } from 'node:crypto';
-import type { Origin, OutboundMessage } from '@mailpools/schemas';
+import { type Origin, type OutboundMessage, unenriched } from '@mailpools/schemas';
 
 export interface EnvelopeFlags {
   tenantId: string;
@@ -71,11 +71,7 @@ export function eventFromRaw(raw: Buffer, flags: EnvelopeFlags): OutboundMessage
     raw: Buffer.from(kept),
     rawTruncated: kept.length < raw.length,
     rawSize: raw.length,
-    spam: null,
-    limits: null,
-    dns: null,
-    auth: null,
-    hops: [],
+    ...unenriched(),
   };
 }
 

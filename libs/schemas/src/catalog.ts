@@ -56,3 +56,8 @@ export function fullNameOf(name: RecordName): string {
   const schema = schemaOf(name);
   return schema.namespace ? `${schema.namespace}.${schema.name}` : schema.name;
 }
+
+/** What a stage fills in, as the platform submits a message: nothing yet. */
+export function unenriched(): { spam: null; limits: null; dns: null; auth: null; hops: [] } {
+  return { spam: null, limits: null, dns: null, auth: null, hops: [] };
+}

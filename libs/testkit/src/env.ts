@@ -2,7 +2,7 @@
 // fresh namespace so that every test has its own topics and consumer groups.
 import { randomUUID } from 'node:crypto';
 import { loadRuntimeConfig, type RuntimeConfig } from '@mailpools/core';
-import type { OutboundMessage } from '@mailpools/schemas';
+import { type OutboundMessage, unenriched } from '@mailpools/schemas';
 
 export function freshNamespace(): string {
   return `t${randomUUID().slice(0, 8)}.`;
@@ -49,10 +49,6 @@ export function sampleEvent(
     raw,
     rawTruncated: false,
     rawSize: raw.length,
-    spam: null,
-    limits: null,
-    dns: null,
-    auth: null,
-    hops: [],
+    ...unenriched(),
   };
 }

@@ -1,7 +1,7 @@
 // npm run bench:spam — messages/s on one core scoring the corpus through the service's own
 // classify() (MIME parsing, features, model), and the p99 per message. Last line: one JSON object.
 import { DEFAULT_POLICY } from '@mailpools/policy';
-import type { OutboundMessage } from '@mailpools/schemas';
+import { type OutboundMessage, unenriched } from '@mailpools/schemas';
 import { classify, DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '../src/classify.ts';
 import { loadCorpus, signalsOf } from '../src/corpus.ts';
 import { loadModel } from '../src/model.ts';
@@ -26,11 +26,7 @@ const events: OutboundMessage[] = loadCorpus().map((m, i) => {
     raw: m.raw,
     rawTruncated: false,
     rawSize: m.raw.length,
-    spam: null,
-    limits: null,
-    dns: null,
-    auth: null,
-    hops: [],
+    ...unenriched(),
   };
 });
 for (const event of events.slice(0, 500)) await classify(event, deps); // warm up the JIT
