@@ -65,6 +65,24 @@ export const ENVIRONMENT = [
   ],
   ['MAILPOOLS_SPAM_MAX_BYTES', '32768', 'spam-classifier: bytes of a message parsed at most.'],
   ['MAILPOOLS_SPAM_TIMEOUT_MS', '50', 'spam-classifier: time bound of parsing one message.'],
+  [
+    'MAILPOOLS_DNS_SERVERS',
+    '',
+    'DNS resolvers, host[:port] comma-separated; unset: the nameservers of /etc/resolv.conf.',
+  ],
+  ['MAILPOOLS_DNS_TIMEOUT_MS', '1000', 'DNS: wait for one answer this long.'],
+  ['MAILPOOLS_DNS_ATTEMPTS', '3', 'DNS: tries per question over the servers in turn, then TEMPERROR.'],
+  [
+    'MAILPOOLS_DNS_CACHE_SIZE',
+    '100000',
+    'DNS: answers kept in each process (LRU) in front of the Redis cache.',
+  ],
+  ['MAILPOOLS_DNS_MAX_TTL_S', '3600', 'DNS: longest time a positive answer is cached.'],
+  [
+    'MAILPOOLS_DNS_MAX_NEGATIVE_TTL_S',
+    '900',
+    'DNS: longest time NXDOMAIN or NODATA is cached (RFC 2308 SOA minimum otherwise).',
+  ],
 ] as const;
 
 type Env = Readonly<Record<string, string | undefined>>;

@@ -1,2 +1,3 @@
+export * from './dns-server.ts';
 export * from './env.ts';
 export * from './process.ts';

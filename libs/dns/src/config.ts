@@ -1,0 +1,62 @@
+// The resolver's settings from the environment (the README's configuration table).
+import { readFileSync } from 'node:fs';
+import { integer, MailpoolsError } from '@mailpools/core';
+import type { DnsServerAddress, TransportOptions } from './transport.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function serversError(problem: string): MailpoolsError {
+  return new MailpoolsError('MAILPOOLS_ERR_CONFIG_INVALID', `MAILPOOLS_DNS_SERVERS ${problem}.`, {
+    hint: 'Give resolvers as host or host:port, comma-separated (IPv6 as [addr]:port), or leave it unset to use /etc/resolv.conf.',
+  });
+}
+
+export function parseServers(text: string): DnsServerAddress[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+      const plain = /^([^:]+)(?::(\d+))?$/.exec(entry);
+      const host = bracketed?.[1] ?? plain?.[1] ?? (entry.includes(':') ? entry : undefined);
+      const port = Number(bracketed?.[2] ?? plain?.[2] ?? 53);
+      if (!host || !Number.isInteger(port) || port < 1 || port > 65_535)
+        throw serversError(`has "${entry}", not a host[:port]`);
+      return { host, port };
+    });
+}
+
+function systemServers(): DnsServerAddress[] {
+  try {
+    const lines = readFileSync('/etc/resolv.conf', 'utf8').split('\n');
+    return lines.flatMap((line) => {
+      const match = /^\s*nameserver\s+(\S+)/.exec(line);
+      return match?.[1] ? [{ host: match[1], port: 53 }] : [];
+    });
+  } catch {
+    return [];
+  }
+}
+
+export function transportFromEnv(env: Env): TransportOptions {
+  const servers = env.MAILPOOLS_DNS_SERVERS ? parseServers(env.MAILPOOLS_DNS_SERVERS) : systemServers();
+  if (servers.length === 0) throw serversError('is unset and /etc/resolv.conf names no nameserver');
+  return {
+    servers,
+    timeoutMs: integer(env, 'MAILPOOLS_DNS_TIMEOUT_MS', 10, 30_000),
+    attempts: integer(env, 'MAILPOOLS_DNS_ATTEMPTS', 1, 10),
+  };
+}
+
+export function cacheLimitsFromEnv(env: Env): {
+  cacheSize: number;
+  maxTtlSeconds: number;
+  maxNegativeTtlSeconds: number;
+} {
+  return {
+    cacheSize: integer(env, 'MAILPOOLS_DNS_CACHE_SIZE', 0, 10_000_000),
+    maxTtlSeconds: integer(env, 'MAILPOOLS_DNS_MAX_TTL_S', 0, 7 * 86_400),
+    maxNegativeTtlSeconds: integer(env, 'MAILPOOLS_DNS_MAX_NEGATIVE_TTL_S', 0, 86_400),
+  };
+}

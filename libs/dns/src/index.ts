@@ -1,0 +1,3 @@
+export * from './config.ts';
+export * from './resolver.ts';
+export * from './transport.ts';

@@ -1,0 +1,106 @@
+// dns-checker's logic: does the sender domain have A/AAAA and MX records? The envelope sender's
+// domain, or the From header's when the envelope sender is empty (NDRs), normalised; a malformed
+// one is INVALID_DOMAIN. A DNS outage is a TEMPERROR verdict, never a reputation decision.
+import { domainToASCII } from 'node:url';
+import type { LookupResult, Resolver } from '@mailpools/dns';
+import type { DnsVerdict, OutboundMessage } from '@mailpools/schemas';
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+/** The domain to check, as written in the event (not yet normalised). */
+export function senderDomainOf(event: Pick<OutboundMessage, 'envelopeSender' | 'fromHeader'>): string {
+  const address = event.envelopeSender.trim() || event.fromHeader.trim();
+  const at = address.lastIndexOf('@');
+  return at === -1 ? '' : address.slice(at + 1);
+}
+
+/** Lower case, no trailing dot, IDN as A-labels; undefined when it is no valid host name. */
+export function normaliseDomain(raw: string): string | undefined {
+  const trimmed = raw.trim().replace(/\.$/, '');
+  if (trimmed === '' || trimmed.startsWith('[')) return undefined; // IP literals have no A or MX
+  const ascii = domainToASCII(trimmed.toLowerCase());
+  if (ascii === '' || ascii.length > 253) return undefined;
+  const labels = ascii.split('.');
+  if (
+    labels.length < 2 ||
+    !labels.every((l) => LABEL.test(l)) ||
+    /^\d+$/.test(labels[labels.length - 1] as string)
+  )
+    return undefined;
+  return ascii;
+}
+
+function invalid(domain: string): DnsVerdict {
+  return {
+    domain,
+    status: 'INVALID_DOMAIN',
+    hasA: false,
+    hasAaaa: false,
+    hasMx: false,
+    nullMx: false,
+    ttlSeconds: 0,
+    fromCache: false,
+  };
+}
+
+export async function checkDomain(domain: string, resolver: Resolver): Promise<DnsVerdict> {
+  // allSettled: a verdict is given only once no lookup of the domain is still under way.
+  const settled = await Promise.allSettled([
+    resolver.lookup(domain, 'A'),
+    resolver.lookup(domain, 'AAAA'),
+    resolver.lookup(domain, 'MX'),
+  ]);
+  const failure = settled.find((r) => r.status === 'rejected');
+  if (failure) {
+    if ((failure.reason as { retriable?: boolean }).retriable !== true) throw failure.reason;
+    return {
+      domain,
+      status: 'TEMPERROR',
+      hasA: false,
+      hasAaaa: false,
+      hasMx: false,
+      nullMx: false,
+      ttlSeconds: 0,
+      fromCache: false,
+    };
+  }
+  const results = settled.map((r) => (r as PromiseFulfilledResult<LookupResult>).value) as [
+    LookupResult,
+    LookupResult,
+    LookupResult,
+  ];
+  const [a, aaaa, mx] = results;
+  const ttlSeconds = Math.min(a.ttl, aaaa.ttl, mx.ttl);
+  const fromCache = a.fromCache && aaaa.fromCache && mx.fromCache;
+  if (results.some((r) => r.status === 'NXDOMAIN')) {
+    return {
+      domain,
+      status: 'NXDOMAIN',
+      hasA: false,
+      hasAaaa: false,
+      hasMx: false,
+      nullMx: false,
+      ttlSeconds,
+      fromCache,
+    };
+  }
+  // RFC 7505: a single MX of preference 0 pointing at the root says "this domain takes no mail".
+  const nullMx = mx.records.length === 1 && mx.records[0] === '0 .';
+  return {
+    domain,
+    status: 'OK',
+    hasA: a.records.length > 0,
+    hasAaaa: aaaa.records.length > 0,
+    hasMx: mx.records.length > 0 && !nullMx,
+    nullMx,
+    ttlSeconds,
+    fromCache,
+  };
+}
+
+export async function enrich(event: OutboundMessage, resolver: Resolver): Promise<OutboundMessage> {
+  const written = senderDomainOf(event);
+  const domain = normaliseDomain(written);
+  const dns = domain ? await checkDomain(domain, resolver) : invalid(written.slice(0, 255));
+  return { ...event, dns };
+}
