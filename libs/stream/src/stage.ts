@@ -18,8 +18,9 @@ import {
   MailpoolsError,
   type RuntimeConfig,
   type TopicSpec,
+  wireStage,
 } from '@mailpools/core';
-import { type RecordName, Serde } from '@mailpools/schemas';
+import { type OutboundMessage, type RecordName, Serde } from '@mailpools/schemas';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from 'kafkajs';
 import { type HealthServer, startHealthServer } from './http.ts';
 import { committedOffset, createKafka, ensureTopics, isFenced, isRetriable } from './kafka.ts';
@@ -529,4 +530,29 @@ export function stopOnSignals(stage: Stage, logger: Logger): void {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+export interface EnrichmentStageOptions {
+  /** A stage of the topology (libs/core): its input and first output name the topics. */
+  service: string;
+  config: RuntimeConfig;
+  logger: Logger;
+  /** The service's logic: the event with its own enrichment filled in. */
+  enrich: (event: OutboundMessage) => Promise<OutboundMessage>;
+}
+
+/** The shape every enrichment service shares: read its input topic, enrich, write the next one keyed by message id. */
+export function createEnrichmentStage({ service, config, logger, enrich }: EnrichmentStageOptions): Stage {
+  const wired = wireStage(service, config.namespace, config.partitions);
+  const output = Object.values(wired.outputs)[0] as string;
+  return createStage<OutboundMessage>({
+    service,
+    config,
+    logger,
+    input: { topic: wired.input, schema: 'OutboundMessage' },
+    topics: wired.topics,
+    handle: perRecord(async ({ value }) => [
+      { topic: output, schema: 'OutboundMessage', key: value.messageId, value: await enrich(value) },
+    ]),
+  });
 }

@@ -30,17 +30,14 @@ export function normaliseDomain(raw: string): string | undefined {
   return ascii;
 }
 
-function invalid(domain: string): DnsVerdict {
-  return {
-    domain,
-    status: 'INVALID_DOMAIN',
-    hasA: false,
-    hasAaaa: false,
-    hasMx: false,
-    nullMx: false,
-    ttlSeconds: 0,
-    fromCache: false,
-  };
+/** A verdict without records: the domain is invalid, absent, or DNS could not say for now. */
+function withoutRecords(
+  domain: string,
+  status: DnsVerdict['status'],
+  ttlSeconds = 0,
+  fromCache = false,
+): DnsVerdict {
+  return { domain, status, hasA: false, hasAaaa: false, hasMx: false, nullMx: false, ttlSeconds, fromCache };
 }
 
 export async function checkDomain(domain: string, resolver: Resolver): Promise<DnsVerdict> {
@@ -53,16 +50,7 @@ export async function checkDomain(domain: string, resolver: Resolver): Promise<D
   const failure = settled.find((r) => r.status === 'rejected');
   if (failure) {
     if ((failure.reason as { retriable?: boolean }).retriable !== true) throw failure.reason;
-    return {
-      domain,
-      status: 'TEMPERROR',
-      hasA: false,
-      hasAaaa: false,
-      hasMx: false,
-      nullMx: false,
-      ttlSeconds: 0,
-      fromCache: false,
-    };
+    return withoutRecords(domain, 'TEMPERROR');
   }
   const results = settled.map((r) => (r as PromiseFulfilledResult<LookupResult>).value) as [
     LookupResult,
@@ -73,16 +61,7 @@ export async function checkDomain(domain: string, resolver: Resolver): Promise<D
   const ttlSeconds = Math.min(a.ttl, aaaa.ttl, mx.ttl);
   const fromCache = a.fromCache && aaaa.fromCache && mx.fromCache;
   if (results.some((r) => r.status === 'NXDOMAIN')) {
-    return {
-      domain,
-      status: 'NXDOMAIN',
-      hasA: false,
-      hasAaaa: false,
-      hasMx: false,
-      nullMx: false,
-      ttlSeconds,
-      fromCache,
-    };
+    return withoutRecords(domain, 'NXDOMAIN', ttlSeconds, fromCache);
   }
   // RFC 7505: a single MX of preference 0 pointing at the root says "this domain takes no mail".
   const nullMx = mx.records.length === 1 && mx.records[0] === '0 .';
@@ -101,6 +80,8 @@ export async function checkDomain(domain: string, resolver: Resolver): Promise<D
 export async function enrich(event: OutboundMessage, resolver: Resolver): Promise<OutboundMessage> {
   const written = senderDomainOf(event);
   const domain = normaliseDomain(written);
-  const dns = domain ? await checkDomain(domain, resolver) : invalid(written.slice(0, 255));
+  const dns = domain
+    ? await checkDomain(domain, resolver)
+    : withoutRecords(written.slice(0, 255), 'INVALID_DOMAIN');
   return { ...event, dns };
 }

@@ -1,9 +1,8 @@
 // dns-checker: OutboundMessage from mail.outbound.counted → with `dns` filled in →
 // mail.outbound.dns-checked. Wiring only; the logic is in check.ts.
-import { createLogger, loadRuntimeConfig, wireStage } from '@mailpools/core';
+import { createLogger, loadRuntimeConfig } from '@mailpools/core';
 import { cacheLimitsFromEnv, Resolver, transportFromEnv } from '@mailpools/dns';
-import type { OutboundMessage } from '@mailpools/schemas';
-import { createStage, perRecord, stopOnSignals } from '@mailpools/stream';
+import { createEnrichmentStage, stopOnSignals } from '@mailpools/stream';
 import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { enrich } from './check.ts';
@@ -11,8 +10,6 @@ import { enrich } from './check.ts';
 const SERVICE = 'dns-checker';
 const config = loadRuntimeConfig();
 const logger = createLogger(SERVICE, config.logLevel);
-const wired = wireStage(SERVICE, config.namespace, config.partitions);
-const output = wired.outputs.dnsChecked as string;
 const redis = new Redis(config.redisUrl, {
   lazyConnect: true,
   maxRetriesPerRequest: 1,
@@ -25,17 +22,15 @@ redis.on('error', (error) =>
   ),
 );
 
-const stage = createStage<OutboundMessage>({
+const stage = createEnrichmentStage({
   service: SERVICE,
   config,
   logger,
-  input: { topic: wired.input, schema: 'OutboundMessage' },
-  topics: wired.topics,
-  handle: perRecord(async ({ value }) => {
-    const enriched = await enrich(value, resolver);
+  enrich: async (event) => {
+    const enriched = await enrich(event, resolver);
     verdicts.inc({ status: enriched.dns?.status ?? 'none' });
-    return [{ topic: output, schema: 'OutboundMessage', key: value.messageId, value: enriched }];
-  }),
+    return enriched;
+  },
 });
 const verdicts = new Counter({
   name: 'mailpools_dns_verdicts_total',

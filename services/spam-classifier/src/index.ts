@@ -1,9 +1,8 @@
 // spam-classifier: OutboundMessage from mail.outbound.submitted → with `spam` filled in →
 // mail.outbound.classified. Wiring only; the logic is in classify.ts.
-import { createLogger, loadRuntimeConfig, wireStage } from '@mailpools/core';
+import { createLogger, loadRuntimeConfig } from '@mailpools/core';
 import { loadPolicy } from '@mailpools/policy';
-import type { OutboundMessage } from '@mailpools/schemas';
-import { createStage, perRecord, stopOnSignals } from '@mailpools/stream';
+import { createEnrichmentStage, stopOnSignals } from '@mailpools/stream';
 import { Counter, Histogram } from 'prom-client';
 import { classifierDepsFromEnv, enrich } from './classify.ts';
 
@@ -12,25 +11,21 @@ const config = loadRuntimeConfig();
 const logger = createLogger(SERVICE, config.logLevel);
 const policy = loadPolicy();
 const deps = classifierDepsFromEnv(process.env, () => policy);
-const wired = wireStage(SERVICE, config.namespace, config.partitions);
-const output = wired.outputs.classified as string;
 
-const stage = createStage<OutboundMessage>({
+const stage = createEnrichmentStage({
   service: SERVICE,
   config,
   logger,
-  input: { topic: wired.input, schema: 'OutboundMessage' },
-  topics: wired.topics,
-  handle: perRecord(async ({ value }) => {
-    const enriched = await enrich(value, deps);
+  enrich: async (event) => {
+    const enriched = await enrich(event, deps);
     const verdict = enriched.spam;
     if (verdict) {
       verdicts.inc({ label: verdict.label });
       scores.observe(verdict.score);
       if (verdict.truncated) truncated.inc();
     }
-    return [{ topic: output, schema: 'OutboundMessage', key: value.messageId, value: enriched }];
-  }),
+    return enriched;
+  },
 });
 const verdicts = new Counter({
   name: 'mailpools_spam_verdicts_total',
