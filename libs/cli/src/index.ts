@@ -1,3 +1,4 @@
 export { addresses, eventFromRaw, readHeaders, splitMbox } from './eml.ts';
 export { readEvents } from './feed.ts';
 export { main } from './main.ts';
+export { type Progress, progressBar } from './progress.ts';

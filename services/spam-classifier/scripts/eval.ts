@@ -1,8 +1,9 @@
 // npm run eval:spam — quality of the committed model on the later "-2" groups, beside
 // SpamAssassin 4 (its Bayes trained on the same "-1" split) on the same messages, plus 10-fold
 // stratified cross-validation over the whole corpus. Last line: one JSON object.
+
+import { progressBar } from '@mailpools/cli';
 import { DEFAULT_POLICY } from '@mailpools/policy';
-import { progressBar } from '../../../libs/cli/src/progress.ts';
 import { scoreWithSpamAssassin, spamAssassinVersion } from '../eval/spamassassin.ts';
 import { DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '../src/classify.ts';
 import { type CorpusMessage, EVAL_GROUPS, loadCorpus, signalsOf, TRAIN_GROUPS } from '../src/corpus.ts';
