@@ -4,11 +4,10 @@
 
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { loadRuntimeConfig } from '@mailpools/core';
+import { loadRuntimeConfig, progressBar } from '@mailpools/core';
 import { stackEndpoints, stackUp } from '@mailpools/stack';
 import { createEventProducer, startBarePassthrough } from '@mailpools/stream';
 import { sampleEvent } from '@mailpools/testkit';
-import { progressBar } from '../libs/cli/src/progress.ts';
 import { createPassthroughStage } from '../test/fixtures/passthrough-stage.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);

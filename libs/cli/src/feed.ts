@@ -3,11 +3,17 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadRuntimeConfig, MailpoolsError, TOPICS, type TopicName, topicName } from '@mailpools/core';
+import {
+  loadRuntimeConfig,
+  MailpoolsError,
+  progressBar,
+  TOPICS,
+  type TopicName,
+  topicName,
+} from '@mailpools/core';
 import { fromJsonForm, type Origin, type OutboundMessage } from '@mailpools/schemas';
 import { createEventProducer } from '@mailpools/stream';
 import { type EnvelopeFlags, eventFromRaw, looksLikeMbox, splitMbox } from './eml.ts';
-import { progressBar } from './progress.ts';
 
 export const FEED_USAGE = `usage: mailpools feed <file|dir>... [options]
   Produces one OutboundMessage per JSON line (*.jsonl, *.json: the JSON form in the README),

@@ -1,4 +1,3 @@
 export { addresses, eventFromRaw, readHeaders, splitMbox } from './eml.ts';
 export { readEvents } from './feed.ts';
 export { main } from './main.ts';
-export { type Progress, progressBar } from './progress.ts';

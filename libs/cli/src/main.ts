@@ -2,15 +2,19 @@
 import { isMailpoolsError } from '@mailpools/core';
 import { runStackCli } from '@mailpools/stack';
 import { FEED_USAGE, runFeed } from './feed.ts';
+import { RESTRICTED_USAGE, runRestricted } from './restricted.ts';
 import { runStart } from './start.ts';
 
 const USAGE = `usage: mailpools <command> [...]
   start                     the local stack (unless KAFKA_BROKERS is set) and every service, until Ctrl-C
   stack up|down|status      the local Kafka, schema registry and Redis
   feed <file|dir>...        produce events from JSON lines, .eml or mbox files
+  restricted list|release   senders limit-counter restricted; release one (audited)
   help                      this text
 
-${FEED_USAGE}`;
+${FEED_USAGE}
+
+${RESTRICTED_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,6 +26,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runStackCli(rest);
       case 'feed':
         return await runFeed(rest);
+      case 'restricted':
+        return await runRestricted(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -66,6 +66,17 @@ export const ENVIRONMENT = [
   ['MAILPOOLS_SPAM_MAX_BYTES', '32768', 'spam-classifier: bytes of a message parsed at most.'],
   ['MAILPOOLS_SPAM_TIMEOUT_MS', '50', 'spam-classifier: time bound of parsing one message.'],
   [
+    'MAILPOOLS_LIMITS_GRACE_S',
+    '300',
+    'limit-counter: how late an event may be and still count at its own event time.',
+  ],
+  [
+    'MAILPOOLS_LIMITS_DEDUP_TTL_S',
+    '604800',
+    'limit-counter: how long a message id is remembered, so a replay counts nothing (cover the topic retention).',
+  ],
+  ['MAILPOOLS_LIMITS_MAX_DEFER_MIN', '1440', 'limit-counter: furthest a throttled message is deferred.'],
+  [
     'MAILPOOLS_DNS_SERVERS',
     '',
     'DNS resolvers, host[:port] comma-separated; unset: the nameservers of /etc/resolv.conf.',

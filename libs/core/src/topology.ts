@@ -10,6 +10,8 @@ export const TOPICS = {
   routed: 'mail.outbound.routed',
   ndrSurges: 'mail.ndr.surges',
   senderRestrictions: 'mail.sender.restrictions',
+  /** Every restriction and release, kept whole: the audit trail that the compacted table above forgets. */
+  restrictionAudit: 'mail.sender.restriction-audit',
 } as const;
 
 export type TopicName = keyof typeof TOPICS;
@@ -24,7 +26,11 @@ export interface StageTopology {
 /** The enrichment chain, in pipeline order. */
 export const STAGES: readonly StageTopology[] = [
   { service: 'spam-classifier', input: 'submitted', outputs: ['classified'] },
-  { service: 'limit-counter', input: 'classified', outputs: ['counted', 'senderRestrictions'] },
+  {
+    service: 'limit-counter',
+    input: 'classified',
+    outputs: ['counted', 'senderRestrictions', 'restrictionAudit'],
+  },
   { service: 'dns-checker', input: 'counted', outputs: ['dnsChecked'] },
   { service: 'auth-verifier', input: 'dnsChecked', outputs: ['verified'] },
   { service: 'pool-router', input: 'verified', outputs: ['routed'] },

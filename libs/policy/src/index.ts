@@ -11,8 +11,70 @@ export interface SpamPolicy {
   readonly spamAt: number;
 }
 
+export const RESTRICTION_ACTIONS = ['BlockUserForToday', 'BlockUser', 'Alert'] as const;
+/** What happens to a sender who reaches a threshold: blocked until the next UTC midnight, until released, or only reported. */
+export type RestrictionAction = (typeof RESTRICTION_ACTIONS)[number];
+
+/** An outbound spam policy's three thresholds; 0 means "the service default". */
+export interface RecipientThresholds {
+  readonly externalPerHour: number;
+  readonly internalPerHour: number;
+  readonly perDay: number;
+}
+
+export const PRESETS: Readonly<Record<'standard' | 'strict', RecipientThresholds>> = Object.freeze({
+  standard: Object.freeze({ externalPerHour: 500, internalPerHour: 1000, perDay: 1000 }),
+  strict: Object.freeze({ externalPerHour: 400, internalPerHour: 800, perDay: 800 }),
+});
+
+export interface OutboundSpamPolicy extends RecipientThresholds {
+  readonly name: string;
+  /** The lowest number wins when several policies match. */
+  readonly priority: number;
+  readonly action: RestrictionAction;
+  /** Conditions: values of one are OR'ed, conditions AND'ed; an empty list is no condition. */
+  readonly users: readonly string[];
+  readonly groups: readonly string[];
+  /** Domains match their subdomains too. */
+  readonly domains: readonly string[];
+  /** Every address the `groups` condition admits (the groups' members and the groups themselves). */
+  readonly groupMembers: ReadonlySet<string>;
+}
+
+export interface LimitsPolicy {
+  /** Recipients one message may have (1–1000); more rejects the message. */
+  readonly recipientsPerMessage: number;
+  /** Recipients per submitter per sliding 24 hours, whatever the outbound spam policy. */
+  readonly recipientRateLimit: { readonly recipients: number; readonly action: RestrictionAction };
+  /** Messages per submitter per minute; more are deferred into later minutes. */
+  readonly messageRatePerMinute: number;
+  /** External recipients per tenant per sliding 24 hours: perLicense × licenses^exponent + base. */
+  readonly tenantExternalRecipients: {
+    readonly perLicense: number;
+    readonly exponent: number;
+    readonly base: number;
+  };
+  /** Share of a limit from which a message carries a warning. */
+  readonly warnAt: number;
+  /** What a threshold of 0 in an outbound spam policy stands for. */
+  readonly serviceDefaults: RecipientThresholds;
+  /** Applies when no outbound spam policy's conditions match the From address. */
+  readonly defaultPolicy: RecipientThresholds & { readonly action: RestrictionAction };
+  /** Sorted by priority. */
+  readonly outboundSpamPolicies: readonly OutboundSpamPolicy[];
+}
+
+/** What the platform knows of a tenant. */
+export interface TenantDirectory {
+  readonly licenses: number;
+  /** Group address → member addresses (lower case). */
+  readonly groups: Readonly<Record<string, readonly string[]>>;
+}
+
 export interface TenantPolicy {
   readonly spam: SpamPolicy;
+  readonly limits: LimitsPolicy;
+  readonly directory: TenantDirectory;
 }
 
 export interface Policy {
@@ -21,63 +83,301 @@ export interface Policy {
   readonly tenants: Readonly<Record<string, TenantPolicy>>;
 }
 
+const BUILTIN_DEFAULTS: TenantPolicy = deepFreeze({
+  spam: { suspiciousAt: 0.2, spamAt: 0.5 },
+  limits: {
+    recipientsPerMessage: 500,
+    recipientRateLimit: { recipients: 10_000, action: 'BlockUserForToday' },
+    messageRatePerMinute: 30,
+    tenantExternalRecipients: { perLicense: 500, exponent: 0.7, base: 9_500 },
+    warnAt: 0.8,
+    serviceDefaults: { externalPerHour: 10_000, internalPerHour: 10_000, perDay: 10_000 },
+    defaultPolicy: { externalPerHour: 0, internalPerHour: 0, perDay: 0, action: 'BlockUserForToday' },
+    outboundSpamPolicies: [],
+  },
+  directory: { licenses: 1, groups: {} },
+});
+
 export const DEFAULT_POLICY: Policy = Object.freeze({
   version: 'builtin-1',
-  defaults: Object.freeze({ spam: Object.freeze({ suspiciousAt: 0.2, spamAt: 0.5 }) }),
+  defaults: BUILTIN_DEFAULTS,
   tenants: Object.freeze({}),
 });
 
-function policyError(path: string, problem: string, file: string): MailpoolsError {
-  return new MailpoolsError('MAILPOOLS_ERR_POLICY_INVALID', `${file}: ${path} ${problem}.`, {
-    hint: 'Fix the policy file (see "Tenant policy" in the README); the service does not start with a policy it cannot trust.',
-  });
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !(value instanceof Set)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Collects the validation context: the file and the path of the field being read. */
+class Reader {
+  readonly file: string;
+  readonly path: string;
+
+  constructor(file: string, path: string) {
+    this.file = file;
+    this.path = path;
+  }
+
+  at(key: string | number): Reader {
+    return new Reader(this.file, typeof key === 'number' ? `${this.path}[${key}]` : `${this.path}.${key}`);
+  }
+
+  error(problem: string): MailpoolsError {
+    return new MailpoolsError('MAILPOOLS_ERR_POLICY_INVALID', `${this.file}: ${this.path} ${problem}.`, {
+      hint: 'Fix the policy file (see "Tenant policy" in the README); the service does not start with a policy it cannot trust.',
+    });
+  }
+
+  object(raw: unknown, known: readonly string[]): Record<string, unknown> {
+    if (!isObject(raw)) throw this.error('must be an object');
+    for (const key of Object.keys(raw))
+      if (!known.includes(key))
+        throw this.at(key).error(`is not a known setting (one of: ${known.join(', ')})`);
+    return raw;
+  }
+
+  number(raw: unknown, min: number, max: number, integer = false): number {
+    if (typeof raw !== 'number' || !(raw >= min && raw <= max) || (integer && !Number.isInteger(raw)))
+      throw this.error(
+        `must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${JSON.stringify(raw)}`,
+      );
+    return raw;
+  }
+
+  text(raw: unknown): string {
+    if (typeof raw !== 'string' || raw.trim() === '') throw this.error('must be a non-empty string');
+    return raw.trim();
+  }
+
+  action(raw: unknown): RestrictionAction {
+    if (!RESTRICTION_ACTIONS.includes(raw as RestrictionAction))
+      throw this.error(`must be one of ${RESTRICTION_ACTIONS.join(', ')}, got ${JSON.stringify(raw)}`);
+    return raw as RestrictionAction;
+  }
+
+  /** A list of addresses or domains, lower-cased. */
+  names(raw: unknown): string[] {
+    if (!Array.isArray(raw)) throw this.error('must be a list of strings');
+    return raw.map((item, i) => this.at(i).text(item).toLowerCase());
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function spamSection(raw: unknown, base: SpamPolicy, path: string, file: string): SpamPolicy {
+function spamSection(raw: unknown, base: SpamPolicy, at: Reader): SpamPolicy {
   if (raw === undefined) return base;
-  if (!isObject(raw)) throw policyError(path, 'must be an object', file);
-  for (const key of Object.keys(raw)) {
-    if (key !== 'suspiciousAt' && key !== 'spamAt')
-      throw policyError(`${path}.${key}`, 'is not a known setting', file);
-  }
-  const merged = { ...base, ...raw } as Record<string, unknown>;
-  for (const key of ['suspiciousAt', 'spamAt']) {
-    const value = merged[key];
-    if (typeof value !== 'number' || !(value >= 0 && value <= 1))
-      throw policyError(`${path}.${key}`, `must be a number from 0 to 1, got ${JSON.stringify(value)}`, file);
-  }
-  const spam = merged as unknown as SpamPolicy;
-  if (spam.suspiciousAt > spam.spamAt)
-    throw policyError(`${path}.suspiciousAt`, `must not exceed spamAt (${spam.spamAt})`, file);
-  return Object.freeze({ suspiciousAt: spam.suspiciousAt, spamAt: spam.spamAt });
+  const given = at.object(raw, ['suspiciousAt', 'spamAt']);
+  const suspiciousAt =
+    given.suspiciousAt === undefined
+      ? base.suspiciousAt
+      : at.at('suspiciousAt').number(given.suspiciousAt, 0, 1);
+  const spamAt = given.spamAt === undefined ? base.spamAt : at.at('spamAt').number(given.spamAt, 0, 1);
+  if (suspiciousAt > spamAt) throw at.at('suspiciousAt').error(`must not exceed spamAt (${spamAt})`);
+  return { suspiciousAt, spamAt };
 }
 
-function tenantSection(raw: unknown, base: TenantPolicy, path: string, file: string): TenantPolicy {
-  if (!isObject(raw)) throw policyError(path, 'must be an object', file);
-  for (const key of Object.keys(raw))
-    if (key !== 'spam') throw policyError(`${path}.${key}`, 'is not a known section', file);
-  return Object.freeze({ spam: spamSection(raw.spam, base.spam, `${path}.spam`, file) });
+function thresholds(
+  given: Record<string, unknown>,
+  base: RecipientThresholds,
+  at: Reader,
+  min: number,
+): RecipientThresholds {
+  const read = (key: keyof RecipientThresholds) =>
+    given[key] === undefined ? base[key] : at.at(key).number(given[key], min, 10_000, true);
+  return {
+    externalPerHour: read('externalPerHour'),
+    internalPerHour: read('internalPerHour'),
+    perDay: read('perDay'),
+  };
+}
+
+function outboundSpamPolicy(raw: unknown, directory: TenantDirectory, at: Reader): OutboundSpamPolicy {
+  const given = at.object(raw, [
+    'name',
+    'priority',
+    'preset',
+    'externalPerHour',
+    'internalPerHour',
+    'perDay',
+    'action',
+    'users',
+    'groups',
+    'domains',
+  ]);
+  let preset: RecipientThresholds = { externalPerHour: 0, internalPerHour: 0, perDay: 0 };
+  if (given.preset !== undefined) {
+    if (given.preset !== 'standard' && given.preset !== 'strict')
+      throw at.at('preset').error(`must be "standard" or "strict", got ${JSON.stringify(given.preset)}`);
+    preset = PRESETS[given.preset];
+  }
+  const users = given.users === undefined ? [] : at.at('users').names(given.users);
+  const groups = given.groups === undefined ? [] : at.at('groups').names(given.groups);
+  const domains = given.domains === undefined ? [] : at.at('domains').names(given.domains);
+  if (users.length + groups.length + domains.length === 0)
+    throw at.error(
+      'needs at least one condition (users, groups or domains); the defaultPolicy applies to everyone else',
+    );
+  const groupMembers = new Set<string>();
+  for (const [i, group] of groups.entries()) {
+    const members = directory.groups[group];
+    if (!members)
+      throw at.at('groups').at(i).error(`names "${group}", which is not a group of directory.groups`);
+    groupMembers.add(group);
+    for (const member of members) groupMembers.add(member);
+  }
+  return {
+    name: at.at('name').text(given.name),
+    priority: at.at('priority').number(given.priority, 0, 1_000_000, true),
+    ...thresholds(given, preset, at, 0),
+    action: given.action === undefined ? 'BlockUserForToday' : at.at('action').action(given.action),
+    users,
+    groups,
+    domains,
+    groupMembers,
+  };
+}
+
+function limitsSection(
+  raw: unknown,
+  base: LimitsPolicy,
+  directory: TenantDirectory,
+  at: Reader,
+): LimitsPolicy {
+  if (raw === undefined) return base;
+  const given = at.object(raw, [
+    'recipientsPerMessage',
+    'recipientRateLimit',
+    'messageRatePerMinute',
+    'tenantExternalRecipients',
+    'warnAt',
+    'serviceDefaults',
+    'defaultPolicy',
+    'outboundSpamPolicies',
+  ]);
+  const merge = <K extends keyof LimitsPolicy>(
+    key: K,
+    read: (value: unknown, at: Reader) => LimitsPolicy[K],
+  ) => (given[key] === undefined ? base[key] : read(given[key], at.at(key)));
+
+  const recipientRateLimit = merge('recipientRateLimit', (value, at) => {
+    const rate = at.object(value, ['recipients', 'action']);
+    return {
+      recipients:
+        rate.recipients === undefined
+          ? base.recipientRateLimit.recipients
+          : at.at('recipients').number(rate.recipients, 1, 1_000_000_000, true),
+      action:
+        rate.action === undefined ? base.recipientRateLimit.action : at.at('action').action(rate.action),
+    };
+  });
+  const tenantExternalRecipients = merge('tenantExternalRecipients', (value, at) => {
+    const formula = at.object(value, ['perLicense', 'exponent', 'base']);
+    const read = (key: 'perLicense' | 'exponent' | 'base', max: number) =>
+      formula[key] === undefined
+        ? base.tenantExternalRecipients[key]
+        : at.at(key).number(formula[key], 0, max);
+    return {
+      perLicense: read('perLicense', 1_000_000),
+      exponent: read('exponent', 2),
+      base: read('base', 1_000_000_000),
+    };
+  });
+  const serviceDefaults = merge('serviceDefaults', (value, at) =>
+    thresholds(
+      at.object(value, ['externalPerHour', 'internalPerHour', 'perDay']),
+      base.serviceDefaults,
+      at,
+      1,
+    ),
+  );
+  const defaultPolicy = merge('defaultPolicy', (value, at) => {
+    const policy = at.object(value, ['externalPerHour', 'internalPerHour', 'perDay', 'action']);
+    return {
+      ...thresholds(policy, base.defaultPolicy, at, 0),
+      action: policy.action === undefined ? base.defaultPolicy.action : at.at('action').action(policy.action),
+    };
+  });
+  const outboundSpamPolicies = merge('outboundSpamPolicies', (value, at) => {
+    // Policies name a tenant's users and groups: they belong to a tenant, never to the defaults.
+    if (at.path.startsWith('defaults.'))
+      throw at.error('belongs in tenants.<id>.limits, not in the defaults');
+    if (!Array.isArray(value)) throw at.error('must be a list of policies');
+    const policies = value.map((item, i) => outboundSpamPolicy(item, directory, at.at(i)));
+    for (const [i, policy] of policies.entries()) {
+      const clash = policies.findIndex((p) => p.priority === policy.priority || p.name === policy.name);
+      if (clash !== i)
+        throw at
+          .at(i)
+          .error(`has the same name or priority as outboundSpamPolicies[${clash}]; both must be unique`);
+    }
+    return policies.sort((a, b) => a.priority - b.priority);
+  });
+  return {
+    recipientsPerMessage: merge('recipientsPerMessage', (value, at) => at.number(value, 1, 1000, true)),
+    recipientRateLimit,
+    messageRatePerMinute: merge('messageRatePerMinute', (value, at) => at.number(value, 1, 1_000_000, true)),
+    tenantExternalRecipients,
+    warnAt: merge('warnAt', (value, at) => at.number(value, 0.01, 1)),
+    serviceDefaults,
+    defaultPolicy,
+    outboundSpamPolicies,
+  };
+}
+
+function directorySection(raw: unknown, base: TenantDirectory, at: Reader): TenantDirectory {
+  if (raw === undefined) return base;
+  const given = at.object(raw, ['licenses', 'groups']);
+  let groups = base.groups;
+  if (given.groups !== undefined) {
+    const byGroup = at.at('groups').object(given.groups, Object.keys(given.groups as object));
+    groups = Object.fromEntries(
+      Object.entries(byGroup).map(([group, members]) => [
+        group.toLowerCase(),
+        at.at('groups').at(group).names(members),
+      ]),
+    );
+  }
+  return {
+    licenses:
+      given.licenses === undefined
+        ? base.licenses
+        : at.at('licenses').number(given.licenses, 1, 10_000_000, true),
+    groups,
+  };
+}
+
+function tenantSection(raw: unknown, base: TenantPolicy, at: Reader): TenantPolicy {
+  const given = at.object(raw, ['spam', 'limits', 'directory']);
+  const directory = directorySection(given.directory, base.directory, at.at('directory'));
+  return deepFreeze({
+    spam: spamSection(given.spam, base.spam, at.at('spam')),
+    limits: limitsSection(given.limits, base.limits, directory, at.at('limits')),
+    directory,
+  });
 }
 
 /** Validates a parsed policy document; `file` names it in errors. */
 export function compilePolicy(document: unknown, file = 'policy'): Policy {
-  if (!isObject(document)) throw policyError('(top level)', 'must be an object', file);
+  const top = new Reader(file, '(top level)');
+  if (!isObject(document)) throw top.error('must be an object');
   for (const key of Object.keys(document)) {
-    if (!['version', 'defaults', 'tenants'].includes(key)) throw policyError(key, 'is not a known key', file);
+    if (!['version', 'defaults', 'tenants'].includes(key))
+      throw new Reader(file, key).error('is not a known key');
   }
-  if (typeof document.version !== 'string' || document.version === '')
-    throw policyError('version', 'must be a non-empty string', file);
-  const defaults = tenantSection(document.defaults ?? {}, DEFAULT_POLICY.defaults, 'defaults', file);
+  const version = new Reader(file, 'version').text(document.version);
+  const defaults = tenantSection(document.defaults ?? {}, BUILTIN_DEFAULTS, new Reader(file, 'defaults'));
   const tenantsRaw = document.tenants ?? {};
-  if (!isObject(tenantsRaw)) throw policyError('tenants', 'must be an object keyed by tenant id', file);
+  if (!isObject(tenantsRaw)) throw new Reader(file, 'tenants').error('must be an object keyed by tenant id');
   const tenants: Record<string, TenantPolicy> = {};
   for (const [tenant, raw] of Object.entries(tenantsRaw))
-    tenants[tenant] = tenantSection(raw, defaults, `tenants.${tenant}`, file);
-  return Object.freeze({ version: document.version, defaults, tenants: Object.freeze(tenants) });
+    tenants[tenant] = tenantSection(raw, defaults, new Reader(file, `tenants.${tenant}`));
+  return Object.freeze({ version, defaults, tenants: Object.freeze(tenants) });
 }
 
 /** The policy in MAILPOOLS_POLICY_FILE (JSON), or the built-in defaults when unset. */

@@ -37,3 +37,72 @@ for (const [document, path] of [
     );
   });
 }
+
+test('limits: presets fill an outbound spam policy, groups expand to their members, policies sort by priority', () => {
+  const policy = compilePolicy({
+    version: 'v',
+    tenants: {
+      contoso: {
+        directory: { licenses: 100, groups: { 'Sales@Contoso.example': ['Bob@Contoso.example'] } },
+        limits: {
+          outboundSpamPolicies: [
+            { name: 'b', priority: 7, preset: 'standard', perDay: 900, domains: ['contoso.example'] },
+            { name: 'a', priority: 2, preset: 'strict', groups: ['sales@contoso.example'], action: 'Alert' },
+          ],
+        },
+      },
+    },
+  });
+  const [first, second] = tenantPolicy(policy, 'contoso').limits.outboundSpamPolicies;
+  assert.equal(first?.name, 'a');
+  assert.deepEqual(
+    [first?.externalPerHour, first?.internalPerHour, first?.perDay, first?.action],
+    [400, 800, 800, 'Alert'],
+  );
+  assert.ok(first?.groupMembers.has('bob@contoso.example'));
+  assert.deepEqual(
+    [second?.externalPerHour, second?.perDay, second?.action],
+    [500, 900, 'BlockUserForToday'],
+  );
+  assert.equal(tenantPolicy(policy, 'contoso').directory.licenses, 100);
+  assert.equal(tenantPolicy(policy, 'other').limits.recipientRateLimit.recipients, 10_000);
+});
+
+for (const [limits, path] of [
+  [{ recipientsPerMessage: 0 }, 'tenants.t.limits.recipientsPerMessage'],
+  [{ defaultPolicy: { externalPerHour: 10_001 } }, 'tenants.t.limits.defaultPolicy.externalPerHour'],
+  [{ defaultPolicy: { action: 'Shout' } }, 'tenants.t.limits.defaultPolicy.action'],
+  [{ outboundSpamPolicies: [{ name: 'x', priority: 1 }] }, 'tenants.t.limits.outboundSpamPolicies[0]'],
+  [
+    { outboundSpamPolicies: [{ name: 'x', priority: 1, groups: ['nope@t'] }] },
+    'tenants.t.limits.outboundSpamPolicies[0].groups[0]',
+  ],
+  [
+    { outboundSpamPolicies: [{ name: 'x', priority: 1, users: ['a@t'], preset: 'lax' }] },
+    'tenants.t.limits.outboundSpamPolicies[0].preset',
+  ],
+  [
+    {
+      outboundSpamPolicies: [
+        { name: 'x', priority: 1, users: ['a@t'] },
+        { name: 'y', priority: 1, users: ['b@t'] },
+      ],
+    },
+    'tenants.t.limits.outboundSpamPolicies[1]',
+  ],
+  [{ recipientRateLimit: { recipients: 10, per: 'day' } }, 'tenants.t.limits.recipientRateLimit.per'],
+] as const) {
+  test(`an invalid limits section names ${path}`, () => {
+    assert.throws(
+      () => compilePolicy({ version: 'v', tenants: { t: { limits } } }, 'p.json'),
+      (error: unknown) => error instanceof MailpoolsError && error.message.startsWith(`p.json: ${path} `),
+    );
+  });
+}
+
+test('outbound spam policies belong to tenants, not to the defaults', () => {
+  assert.throws(
+    () => compilePolicy({ version: 'v', defaults: { limits: { outboundSpamPolicies: [] } } }, 'p.json'),
+    /p\.json: defaults\.limits\.outboundSpamPolicies belongs in tenants/,
+  );
+});

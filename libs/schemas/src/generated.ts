@@ -51,6 +51,13 @@ export interface SpamVerdict {
 
 export type LimitDecision = 'ALLOW' | 'WARN' | 'THROTTLE' | 'REJECT' | 'BLOCK' | 'ALERT';
 
+export interface LimitUsage {
+  limit: string;
+  /** Including this message. */
+  count: number;
+  threshold: number;
+}
+
 export interface LimitsVerdict {
   decision: LimitDecision;
   /** The limit that decided, when one did. */
@@ -59,6 +66,16 @@ export interface LimitsVerdict {
   threshold: number;
   restricted: boolean;
   deferUntil: null | number;
+  /** The outbound spam policy chosen by the From address; 'Default' when none of the tenant's matched. */
+  policy: null | string;
+  /** BlockUserForToday, BlockUser or Alert: what the deciding limit does to the submitter. */
+  action: null | string;
+  /** When the submitter's restriction ends by itself; null while restricted: until released. */
+  restrictedUntil: null | number;
+  /** What the MTA answers when the message is not sent, e.g. 550 5.1.8. */
+  smtpReply: null | string;
+  /** Every limit at or above the warning share, with its count and threshold: what the decision saw. */
+  usage: LimitUsage[];
 }
 
 export type DnsStatus = 'OK' | 'NXDOMAIN' | 'TEMPERROR' | 'INVALID_DOMAIN';

@@ -129,3 +129,19 @@ export async function readTopic(config: RuntimeConfig, options: ReadOptions): Pr
   }
   return records;
 }
+
+/** Moves a stopped consumer group back to the start of a topic: the next run replays every record. */
+export async function rewindGroup(config: RuntimeConfig, groupId: string, topic: string): Promise<void> {
+  const kafka: Kafka = createKafka({
+    brokers: config.kafkaBrokers,
+    clientId: 'rewind',
+    logger: createLogger('rewind', config.logLevel),
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.resetOffsets({ groupId, topic, earliest: true });
+  } finally {
+    await admin.disconnect();
+  }
+}

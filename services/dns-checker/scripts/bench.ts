@@ -4,7 +4,7 @@
 // drawn from 5,000 domains (Zipf-skewed, as real senders are), through dns-checker's own enrich().
 // Last line: one JSON object.
 import { randomUUID } from 'node:crypto';
-import { progressBar } from '@mailpools/cli';
+import { progressBar } from '@mailpools/core';
 import { Resolver } from '@mailpools/dns';
 import { stackEndpoints, stackUp } from '@mailpools/stack';
 import { sampleEvent, startTestDnsServer, type TestZones } from '@mailpools/testkit';

@@ -2,7 +2,7 @@
 // SpamAssassin 4 (its Bayes trained on the same "-1" split) on the same messages, plus 10-fold
 // stratified cross-validation over the whole corpus. Last line: one JSON object.
 
-import { progressBar } from '@mailpools/cli';
+import { progressBar } from '@mailpools/core';
 import { DEFAULT_POLICY } from '@mailpools/policy';
 import { scoreWithSpamAssassin, spamAssassinVersion } from '../eval/spamassassin.ts';
 import { DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '../src/classify.ts';

@@ -1,6 +1,6 @@
 // npm run train:spam — rebuilds model/spam-model.bin from the training split (the "-1" groups)
 // deterministically: the same data and seed give the same bytes and the same version.
-import { progressBar } from '@mailpools/cli';
+import { progressBar } from '@mailpools/core';
 import { DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '../src/classify.ts';
 import { loadCorpus, signalsOf, TRAIN_GROUPS } from '../src/corpus.ts';
 import { extractFeatures } from '../src/features.ts';

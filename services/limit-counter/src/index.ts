@@ -1,0 +1,115 @@
+// limit-counter: OutboundMessage from mail.outbound.classified → with `limits` filled in →
+// mail.outbound.counted; a sender it restricts → mail.sender.restrictions (compacted: the current
+// table) and mail.sender.restriction-audit (the whole history). Wiring only; the logic is in
+// limits.ts, the counting in count.lua.
+import { createLogger, integer, loadRuntimeConfig, wireStage } from '@mailpools/core';
+import { loadPolicy } from '@mailpools/policy';
+import type { OutboundMessage } from '@mailpools/schemas';
+import { createStage, type OutputRecord, stopOnSignals } from '@mailpools/stream';
+import { Redis } from 'ioredis';
+import { Counter } from 'prom-client';
+import { countBatch, maskAddress } from './limits.ts';
+import { createLimitStore, limitsPrefix } from './store.ts';
+
+const SERVICE = 'limit-counter';
+const config = loadRuntimeConfig();
+const logger = createLogger(SERVICE, config.logLevel);
+const policy = loadPolicy();
+const redis = new Redis(config.redisUrl, {
+  lazyConnect: true,
+  maxRetriesPerRequest: 1,
+  enableOfflineQueue: false,
+});
+redis.on('error', (error) =>
+  logger.warn({ code: (error as { code?: string }).code }, 'Redis unavailable: partitions pause and retry'),
+);
+const store = createLimitStore(redis, {
+  prefix: limitsPrefix(config.namespace),
+  graceMs: integer(process.env, 'MAILPOOLS_LIMITS_GRACE_S', 0, 7 * 86_400) * 1000,
+  dedupTtlSeconds: integer(process.env, 'MAILPOOLS_LIMITS_DEDUP_TTL_S', 3_600, 90 * 86_400),
+  maxDeferMinutes: integer(process.env, 'MAILPOOLS_LIMITS_MAX_DEFER_MIN', 1, 7 * 1_440),
+});
+const wired = wireStage(SERVICE, config.namespace, config.partitions);
+const { counted, senderRestrictions, restrictionAudit } = wired.outputs as Record<string, string>;
+
+const stage = createStage<OutboundMessage>({
+  service: SERVICE,
+  config,
+  logger,
+  input: { topic: wired.input, schema: 'OutboundMessage' },
+  topics: wired.topics,
+  handle: async (records) => {
+    const results = await countBatch(
+      records.map((r) => r.value),
+      { store, policy: () => policy },
+    );
+    roundTrips.inc();
+    return results.map(({ event, restriction, duplicate }) => {
+      const verdict = event.limits;
+      decisions.inc({ decision: verdict?.decision ?? 'none', limit: verdict?.limit ?? 'none' });
+      if (duplicate) duplicates.inc();
+      if (verdict?.decision === 'ALERT') alerts.inc({ alert: 'sending_limit_exceeded' });
+      if (verdict?.decision === 'WARN') alerts.inc({ alert: 'near_limit' });
+      const outputs: OutputRecord[] = [
+        { topic: counted as string, schema: 'OutboundMessage', key: event.messageId, value: event },
+      ];
+      if (restriction) {
+        restrictions.inc({ action: restriction.action, limit: restriction.limit });
+        alerts.inc({ alert: 'sender_restricted' });
+        if (!duplicate)
+          logger.warn(
+            {
+              tenantId: restriction.tenantId,
+              sender: maskAddress(restriction.sender),
+              limit: restriction.limit,
+              action: restriction.action,
+            },
+            'sender restricted',
+          );
+        const key = `${restriction.tenantId}/${restriction.sender}`;
+        outputs.push(
+          { topic: senderRestrictions as string, schema: 'SenderRestriction', key, value: restriction },
+          { topic: restrictionAudit as string, schema: 'SenderRestriction', key, value: restriction },
+        );
+      }
+      return outputs;
+    });
+  },
+});
+const decisions = new Counter({
+  name: 'mailpools_limits_decisions_total',
+  help: 'limits verdicts by decision and the limit that decided.',
+  labelNames: ['decision', 'limit'],
+  registers: [stage.metrics.registry],
+});
+const restrictions = new Counter({
+  name: 'mailpools_limits_restrictions_total',
+  help: 'Senders restricted, by action and limit.',
+  labelNames: ['action', 'limit'],
+  registers: [stage.metrics.registry],
+});
+const alerts = new Counter({
+  name: 'mailpools_limits_alerts_total',
+  help: 'Alerts: sending_limit_exceeded (an Alert policy), sender_restricted, near_limit (past the warning share).',
+  labelNames: ['alert'],
+  registers: [stage.metrics.registry],
+});
+const duplicates = new Counter({
+  name: 'mailpools_limits_duplicates_total',
+  help: 'Events already counted (replays after a crash or rebalance): answered from the stored verdict.',
+  registers: [stage.metrics.registry],
+});
+const roundTrips = new Counter({
+  name: 'mailpools_limits_redis_round_trips_total',
+  help: 'Redis round trips of the counting (one per batch).',
+  registers: [stage.metrics.registry],
+});
+
+await redis
+  .connect()
+  .catch((error: Error) =>
+    logger.warn({ error: error.message }, 'Redis not reachable at start-up; retrying'),
+  );
+logger.info({ policy: policy.version }, 'policy loaded');
+stopOnSignals(stage, logger);
+await stage.start();
