@@ -7,7 +7,7 @@ import os from 'node:os';
 import { loadRuntimeConfig, progressBar } from '@mailpools/core';
 import { stackEndpoints, stackUp } from '@mailpools/stack';
 import { createEventProducer, startBarePassthrough } from '@mailpools/stream';
-import { sampleEvent } from '@mailpools/testkit';
+import { measureEventsPerSecond, sampleEvent } from '@mailpools/testkit';
 import { createPassthroughStage } from '../test/fixtures/passthrough-stage.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
@@ -49,29 +49,8 @@ for (let sent = 0; sent < EVENTS; sent += 1_000) {
 progress.finish(EVENTS);
 await producer.close();
 
-/** Events/s between the first and the last completed batch, polled every 10 ms. */
-async function measure(label: string, processed: () => number): Promise<number> {
-  let firstAt = 0;
-  let firstCount = 0;
-  const deadline = Date.now() + 15 * 60_000;
-  for (;;) {
-    const count = processed();
-    if (firstAt === 0 && count > 0) {
-      firstAt = performance.now();
-      firstCount = count;
-    }
-    if (count >= EVENTS) {
-      const rate = ((count - firstCount) / (performance.now() - firstAt)) * 1000;
-      console.error(`${label}: ${Math.round(rate)} events/s`);
-      return rate;
-    }
-    if (Date.now() > deadline) throw new Error(`${label} did not finish: ${count}/${EVENTS}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const bare = await startBarePassthrough(config, input, `${namespace}out.bare`);
-const bareRate = await measure('bare kafkajs loop', () => bare.processed());
+const bareRate = await measureEventsPerSecond('bare kafkajs loop', EVENTS, () => bare.processed());
 await bare.stop();
 
 const results: Record<string, number> = {};
@@ -90,7 +69,7 @@ for (const delivery of ['at-least-once', 'exactly-once'] as const) {
     processed = (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
   }, 5);
   await stage.start();
-  results[delivery] = await measure(`runtime ${delivery}`, () => processed);
+  results[delivery] = await measureEventsPerSecond(`runtime ${delivery}`, EVENTS, () => processed);
   clearInterval(poll);
   await stage.stop();
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ENVIRONMENT } from '@mailpools/core';
+import { compilePolicy, DEFAULT_POLICY } from '@mailpools/policy';
 import { STACK_ENVIRONMENT } from '@mailpools/stack';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -23,4 +24,19 @@ test('the README starts with the two commands', () => {
   );
   assert.match(firstBlock, /npm ci && npm start/);
   assert.match(firstBlock, /npm ci && npm test/);
+});
+
+test("the README's tenant policy example is valid and shows the built-in defaults", () => {
+  const section = readme.slice(readme.indexOf('### Tenant policy'));
+  const json = section.slice(
+    section.indexOf('```json') + 7,
+    section.indexOf('```', section.indexOf('```json') + 7),
+  );
+  const document = JSON.parse(json) as { defaults: unknown };
+  const policy = compilePolicy(document, 'README');
+  assert.deepEqual(
+    JSON.parse(JSON.stringify(compilePolicy({ version: 'x', defaults: document.defaults }).defaults)),
+    JSON.parse(JSON.stringify(DEFAULT_POLICY.defaults)),
+  );
+  assert.equal(policy.tenants.contoso?.limits.outboundSpamPolicies.length, 2);
 });

@@ -111,7 +111,11 @@ test('restrict, list, release (audited), send again', { timeout: 180_000 }, asyn
     }
 
     await send('after-release', 1, t + 2 * 86_400_000 + 1_000);
-    assert.equal((await decisions(4))['after-release'], 'ALLOW', 'counted afresh: the blocked message never went');
+    assert.equal(
+      (await decisions(4))['after-release'],
+      'ALLOW',
+      'counted afresh: the blocked message never went',
+    );
   } finally {
     assert.equal(await service.stop(), 0);
     await producer.close();

@@ -23,20 +23,30 @@ export interface ServiceProcess {
 }
 
 /** Starts services/<name>/src/index.ts and waits until its /readyz answers 200. */
-export async function startService(
+export function startService(
   name: string,
   env: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<ServiceProcess> {
-  const port = await freePort();
   const entry = fileURLToPath(new URL(`../../../services/${name}/src/index.ts`, import.meta.url));
+  return startStageProcess(entry, env, timeoutMs);
+}
+
+/** Starts a stage's entry file as a process the way `npm start` does; resolves once /readyz answers 200. */
+export async function startStageProcess(
+  entry: string,
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<ServiceProcess> {
+  const port = await freePort();
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, entry], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, MAILPOOLS_HTTP_PORT: String(port) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before it was ready`);
+    if (child.exitCode !== null)
+      throw new Error(`${entry} exited with ${child.exitCode} before it was ready`);
     try {
       if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break;
     } catch {
@@ -44,7 +54,7 @@ export async function startService(
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${name} was not ready within ${timeoutMs} ms`);
+      throw new Error(`${entry} was not ready within ${timeoutMs} ms`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -59,4 +69,44 @@ export async function startService(
       return code as number | null;
     },
   };
+}
+
+/** The sum of every series of a metric on a process's /metrics (0 when absent). */
+export async function scrapeMetric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/**
+ * Events/s of a stage between its first and its last processed record, polling `processed`
+ * (a counter of the stage's) until it reaches `total`; for benchmarks.
+ */
+export async function measureEventsPerSecond(
+  label: string,
+  total: number,
+  processed: () => number | Promise<number>,
+  pollMs = 10,
+): Promise<number> {
+  let firstAt = 0;
+  let firstCount = 0;
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    const count = await processed();
+    if (firstAt === 0 && count > 0) {
+      firstAt = performance.now();
+      firstCount = count;
+    }
+    if (count >= total) {
+      const rate = ((count - firstCount) / (performance.now() - firstAt)) * 1000;
+      console.error(`${label}: ${Math.round(rate)} events/s`);
+      return rate;
+    }
+    if (Date.now() > deadline) throw new Error(`${label} did not finish: ${count}/${total}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }

@@ -10,7 +10,7 @@
 -- the grace period is counted as if it happened at watermark - grace. Sums then cost only the
 -- members inside the grace band, not the whole window.
 --
--- ARGV[1] key prefix; ARGV[2] settings {grace, dedupTtl, maxDeferMinutes, keyTtl, minuteTtl};
+-- ARGV[1] key prefix; ARGV[2] settings {grace, dedupTtl, maxDeferMinutes, keyTtl};
 -- ARGV[3] limit sets (JSON list); ARGV[4] events (JSON list):
 --   {id, tk (tenant), sub (submitter, '' for none), t, n, e, i, tc (1: counts toward the tenant), p (limit set, 1-based)}
 -- Returns per event {duplicate (0|1), verdict JSON}: see src/store.ts for the fields.
@@ -24,7 +24,7 @@ local GRACE = settings.grace
 local DAY = 86400000
 local HOUR = 3600000
 local MINUTE = 60000
-local WINDOW = { d = DAY, h = HOUR }
+local NONE = 1e18 -- "no member": a score above every event time
 local RESTRICTED = prefix .. 'restricted'
 
 local function num(x)
@@ -43,23 +43,51 @@ local function sumRange(z, min, max)
   return n, e, i
 end
 
--- Window states touched by this batch, written back once at the end.
-local states = {}
+-- The lowest score above `after`, or NONE.
+local function lowestAbove(z, after)
+  local first = redis.call('ZRANGEBYSCORE', z, '(' .. num(after), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  return tonumber(first[2]) or NONE
+end
 
-local function stateOf(base, windows)
+-- Window states touched by this batch, read once and written back once at the end, each as one
+-- JSON string (<base>:s) beside its sorted set (<base>:z). Fields: wm (watermark), d* (day
+-- totals: every member of the set), h* (hour totals, senders only), lo / loh (lowest score in the
+-- day / hour totals, so that empty ranges cost no call), m<minute> (messages sent in or deferred
+-- to that minute, senders only), mha/mhb (a run of full minutes), pm (minutes pruned up to),
+-- ttl (event time the set's expiry was last pushed back).
+local states = {}
+-- What the batch reads is fetched up front, a thousand keys a call: per-call overhead in a
+-- script is several times the cost of the command itself.
+local preloaded = {}
+local restrictedOf = {}
+
+local function fetchAll(command, key, names, into)
+  for from = 1, #names, 1000 do
+    local chunk = { unpack(names, from, math.min(from + 999, #names)) }
+    local values = key and redis.call(command, key, unpack(chunk)) or redis.call(command, unpack(chunk))
+    for k, name in ipairs(chunk) do
+      into[name] = values[k]
+    end
+  end
+end
+
+local function stateOf(base, hourly)
   local state = states[base]
   if state then
     return state
   end
-  state = { base = base, z = base .. ':z', h = base .. ':h', windows = windows, totals = {} }
-  local raw = redis.call('HGETALL', state.h)
-  for k = 1, #raw, 2 do
-    state.totals[raw[k]] = tonumber(raw[k + 1])
+  state = { z = base .. ':z', key = base .. ':s', hourly = hourly, fresh = false }
+  local raw = preloaded[state.key]
+  if raw == nil then
+    raw = redis.call('GET', state.key)
   end
-  if state.totals.wm == nil then
-    state.totals.wm = -1e15
-    for _, w in ipairs(windows) do
-      state.totals[w .. 'n'], state.totals[w .. 'e'], state.totals[w .. 'i'] = 0, 0, 0
+  if raw then
+    state.s = cjson.decode(raw)
+  else
+    state.fresh = true
+    state.s = { wm = -NONE, dn = 0, de = 0, di = 0, lo = NONE, ttl = -NONE, pm = -NONE }
+    if hourly then
+      state.s.hn, state.s.he, state.s.hi, state.s.loh = 0, 0, 0, NONE
     end
   end
   states[base] = state
@@ -68,21 +96,22 @@ end
 
 -- The event time the state counts `t` at, moving the watermark (and the running totals) forward.
 local function placeAt(state, t)
-  local s = state.totals
+  local s = state.s
   if t < s.wm - GRACE then
     return s.wm - GRACE
   end
   if t > s.wm then
-    local longest = 0
-    for _, w in ipairs(state.windows) do
-      local width = WINDOW[w]
-      if width > longest then
-        longest = width
-      end
-      local n, e, i = sumRange(state.z, '(' .. num(s.wm - width - GRACE), num(t - width - GRACE))
-      s[w .. 'n'], s[w .. 'e'], s[w .. 'i'] = s[w .. 'n'] - n, s[w .. 'e'] - e, s[w .. 'i'] - i
+    if state.hourly and s.loh <= t - HOUR - GRACE then
+      local n, e, i = sumRange(state.z, '(' .. num(s.wm - HOUR - GRACE), num(t - HOUR - GRACE))
+      s.hn, s.he, s.hi = s.hn - n, s.he - e, s.hi - i
+      s.loh = lowestAbove(state.z, t - HOUR - GRACE)
     end
-    redis.call('ZREMRANGEBYSCORE', state.z, '-inf', num(t - longest - GRACE))
+    if s.lo <= t - DAY - GRACE then
+      local n, e, i = sumRange(state.z, '-inf', num(t - DAY - GRACE))
+      s.dn, s.de, s.di = s.dn - n, s.de - e, s.di - i
+      redis.call('ZREMRANGEBYSCORE', state.z, '-inf', num(t - DAY - GRACE))
+      s.lo = lowestAbove(state.z, t - DAY - GRACE)
+    end
     s.wm = t
   end
   return t
@@ -93,17 +122,25 @@ end
 -- cannot be slipped past by events arriving out of order, since whichever of them comes last
 -- sees all the others.
 local function windowSum(state, w, t)
-  local s = state.totals
-  local width = WINDOW[w]
-  local on, oe, oi = sumRange(state.z, '(' .. num(s.wm - width - GRACE), num(t - width))
-  return s[w .. 'n'] - on, s[w .. 'e'] - oe, s[w .. 'i'] - oi
+  local s = state.s
+  local width = (w == 'h') and HOUR or DAY
+  local lowest = (w == 'h') and s.loh or s.lo
+  local n, e, i = s[w .. 'n'], s[w .. 'e'], s[w .. 'i']
+  if lowest <= t - width then
+    local on, oe, oi = sumRange(state.z, '(' .. num(s.wm - width - GRACE), num(t - width))
+    n, e, i = n - on, e - oe, i - oi
+  end
+  return n, e, i
 end
 
 local function add(state, t, ev)
   redis.call('ZADD', state.z, num(t), ev.n .. ',' .. ev.e .. ',' .. ev.i .. '|' .. ev.id)
-  local s = state.totals
-  for _, w in ipairs(state.windows) do
-    s[w .. 'n'], s[w .. 'e'], s[w .. 'i'] = s[w .. 'n'] + ev.n, s[w .. 'e'] + ev.e, s[w .. 'i'] + ev.i
+  local s = state.s
+  s.dn, s.de, s.di = s.dn + ev.n, s.de + ev.e, s.di + ev.i
+  s.lo = math.min(s.lo, t)
+  if state.hourly then
+    s.hn, s.he, s.hi = s.hn + ev.n, s.he + ev.e, s.hi + ev.i
+    s.loh = math.min(s.loh, t)
   end
 end
 
@@ -112,38 +149,26 @@ local function nextUtcMidnight(t)
 end
 
 -- Messages per submitter per calendar minute; a full minute defers the message into the first
--- later minute with room. `mrh` remembers a run of full minutes so a burst does not rescan it.
-local function reserveMinute(subject, t, perMinute)
+-- later minute with room. mha/mhb remember a run of full minutes so a burst does not rescan it.
+local function reserveMinute(state, t, perMinute)
+  local s = state.s
   local minute = math.floor(t / MINUTE)
-  local key = prefix .. 'mr:' .. subject .. ':'
-  local count = tonumber(redis.call('GET', key .. minute) or '0')
+  local count = s['m' .. minute] or 0
   if count < perMinute then
-    redis.call('SET', key .. minute, count + 1, 'EX', settings.minuteTtl)
+    s['m' .. minute] = count + 1
     return minute, count + 1
   end
-  local hintKey = prefix .. 'mrh:' .. subject
-  local from = minute
-  local candidate = minute + 1
-  local hint = redis.call('GET', hintKey)
-  if hint then
-    local a, b = string.match(hint, '^(%-?%d+),(%-?%d+)$')
-    a, b = tonumber(a), tonumber(b)
-    if a <= minute and minute < b then
-      from, candidate = a, b
-    end
+  local from, candidate = minute, minute + 1
+  if s.mha and s.mha <= minute and minute < s.mhb then
+    from, candidate = s.mha, s.mhb
   end
   local last = minute + settings.maxDeferMinutes
-  while candidate < last do
-    count = tonumber(redis.call('GET', key .. candidate) or '0')
-    if count < perMinute then
-      break
-    end
+  while candidate < last and (s['m' .. candidate] or 0) >= perMinute do
     candidate = candidate + 1
   end
-  count = tonumber(redis.call('INCR', key .. candidate))
-  redis.call('EXPIRE', key .. candidate, settings.minuteTtl)
-  redis.call('SET', hintKey, from .. ',' .. candidate, 'EX', settings.minuteTtl)
-  return candidate, count
+  s['m' .. candidate] = (s['m' .. candidate] or 0) + 1
+  s.mha, s.mhb = from, candidate
+  return candidate, s['m' .. candidate]
 end
 
 local function decide(ev, L)
@@ -157,13 +182,14 @@ local function decide(ev, L)
   end
 
   if ev.sub ~= '' then
-    local raw = redis.call('HGET', RESTRICTED, subject)
+    local raw = restrictedOf[subject]
     if raw then
       local r = cjson.decode(raw)
       if r['until'] == nil or r['until'] > t then
         return { d = 'BLOCK', l = 'restricted', c = r.c, th = r.th, rl = r.l, a = r.a, ru = r['until'], u = usage }
       end
       redis.call('HDEL', RESTRICTED, subject) -- its day is over (in event time)
+      restrictedOf[subject] = false
     end
   end
   if ev.n > L.recipientsPerMessage then
@@ -172,7 +198,7 @@ local function decide(ev, L)
 
   local tenant, tenantAt
   if ev.tc == 1 and ev.e > 0 then
-    tenant = stateOf(prefix .. 't:' .. ev.tk, { 'd' })
+    tenant = stateOf(prefix .. 't:' .. ev.tk, false)
     tenantAt = placeAt(tenant, t)
     local _, external = windowSum(tenant, 'd', tenantAt)
     local count = external + ev.e
@@ -185,7 +211,7 @@ local function decide(ev, L)
   local verdict = { d = 'ALLOW', u = usage }
   local sender, senderAt
   if ev.sub ~= '' then
-    sender = stateOf(prefix .. 's:' .. subject, { 'd', 'h' })
+    sender = stateOf(prefix .. 's:' .. subject, true)
     senderAt = placeAt(sender, t)
     local dayN = windowSum(sender, 'd', senderAt)
     local _, hourE, hourI = windowSum(sender, 'h', senderAt)
@@ -205,7 +231,8 @@ local function decide(ev, L)
           end
           local restriction = { a = action, l = limit, c = count, th = threshold, at = t }
           restriction['until'] = untilAt
-          redis.call('HSET', RESTRICTED, subject, cjson.encode(restriction))
+          restrictedOf[subject] = cjson.encode(restriction)
+          redis.call('HSET', RESTRICTED, subject, restrictedOf[subject])
           return { d = 'BLOCK', l = limit, c = count, th = threshold, a = action, ru = untilAt, new = 1, u = usage }
         end
         if verdict.d == 'ALLOW' then
@@ -214,7 +241,7 @@ local function decide(ev, L)
       end
       use(limit, count, threshold)
     end
-    local minute, inMinute = reserveMinute(subject, senderAt, L.messageRatePerMinute)
+    local minute, inMinute = reserveMinute(sender, senderAt, L.messageRatePerMinute)
     use('messageRate', inMinute, L.messageRatePerMinute)
     if minute * MINUTE > senderAt then
       verdict = { d = 'THROTTLE', l = 'messageRate', c = inMinute, th = L.messageRatePerMinute, du = minute * MINUTE, a = verdict.a, u = usage }
@@ -236,27 +263,92 @@ local function decide(ev, L)
   return verdict
 end
 
+-- Message ids already counted live in one hash per hour of event time (field tenant/id),
+-- expiring dedupTtl after its last write; a replay finds its event in the same bucket.
+local function seenBucket(ev)
+  return prefix .. 'seen:' .. math.floor(ev.t / HOUR)
+end
+
+local seenFields, stateKeys, subjects = {}, {}, {}
+local wanted = {}
+for _, ev in ipairs(events) do
+  local bucket = seenBucket(ev)
+  if not seenFields[bucket] then
+    seenFields[bucket] = {}
+  end
+  table.insert(seenFields[bucket], ev.tk .. '/' .. ev.id)
+  local bases = {}
+  if ev.sub ~= '' then
+    bases[1] = prefix .. 's:' .. ev.tk .. '/' .. ev.sub .. ':s'
+    if not wanted[ev.tk .. '/' .. ev.sub] then
+      wanted[ev.tk .. '/' .. ev.sub] = true
+      subjects[#subjects + 1] = ev.tk .. '/' .. ev.sub
+    end
+  end
+  if ev.tc == 1 and ev.e > 0 then
+    bases[#bases + 1] = prefix .. 't:' .. ev.tk .. ':s'
+  end
+  for _, key in ipairs(bases) do
+    if not wanted[key] then
+      wanted[key] = true
+      stateKeys[#stateKeys + 1] = key
+    end
+  end
+end
+local stored = {}
+for bucket, fields in pairs(seenFields) do
+  local values = {}
+  fetchAll('HMGET', bucket, fields, values)
+  stored[bucket] = values
+end
+fetchAll('MGET', nil, stateKeys, preloaded)
+fetchAll('HMGET', RESTRICTED, subjects, restrictedOf)
+
 local results = {}
+local written = {}
 for index, ev in ipairs(events) do
-  local seenKey = prefix .. 'seen:' .. ev.tk .. '/' .. ev.id
-  local stored = redis.call('GET', seenKey)
-  if stored then
-    results[index] = { 1, stored }
+  local bucket = seenBucket(ev)
+  local field = ev.tk .. '/' .. ev.id
+  local before = stored[bucket][field]
+  if before then
+    results[index] = { 1, before }
   else
     local encoded = cjson.encode(decide(ev, limitSets[ev.p]))
-    redis.call('SET', seenKey, encoded, 'EX', settings.dedupTtl)
+    stored[bucket][field] = encoded -- the same id twice in one batch: the second is a replay
+    if not written[bucket] then
+      written[bucket] = {}
+    end
+    table.insert(written[bucket], field)
+    table.insert(written[bucket], encoded)
     results[index] = { 0, encoded }
   end
 end
+for bucket, pairsList in pairs(written) do
+  for from = 1, #pairsList, 2000 do
+    redis.call('HSET', bucket, unpack(pairsList, from, math.min(from + 1999, #pairsList)))
+  end
+  redis.call('EXPIRE', bucket, settings.dedupTtl)
+end
 
 for _, state in pairs(states) do
-  local flat = { 'HSET', state.h }
-  for field, value in pairs(state.totals) do
-    flat[#flat + 1] = field
-    flat[#flat + 1] = num(value)
+  local s = state.s
+  -- Minutes behind the grace period can no longer be counted into or deferred to: drop them
+  -- every ten minutes of event time.
+  local oldest = math.floor((s.wm - GRACE) / MINUTE) - 1
+  if oldest > s.pm + 10 then
+    for field in pairs(s) do
+      local minute = tonumber(string.match(field, '^m(%-?%d+)$'))
+      if minute and minute < oldest then
+        s[field] = nil
+      end
+    end
+    s.pm = oldest
   end
-  redis.call(unpack(flat))
-  redis.call('EXPIRE', state.h, settings.keyTtl)
-  redis.call('EXPIRE', state.z, settings.keyTtl)
+  -- Expiry is wall-clock; the set's is pushed back once per hour of event time.
+  if state.fresh or s.wm - s.ttl > HOUR then
+    s.ttl = s.wm
+    redis.call('EXPIRE', state.z, settings.keyTtl)
+  end
+  redis.call('SET', state.key, cjson.encode(s), 'EX', settings.keyTtl)
 end
 return results

@@ -164,11 +164,11 @@ export async function countBatch(events: readonly OutboundMessage[], deps: Limit
   const inputs = events.map((event) => {
     const tenant = tenantPolicy(policy, event.tenantId);
     const chosen = chooseOutboundSpamPolicy(addressOf(event.fromHeader), tenant.limits);
-    const set = limitSetOf(chosen, tenant);
-    const key = JSON.stringify(set);
+    // A tenant and a policy name fix the limits: one set per pair is sent to Redis.
+    const key = `${event.tenantId}\u0000${chosen.name}`;
     let index = indexOfSet.get(key);
     if (index === undefined) {
-      limitSets.push(set);
+      limitSets.push(limitSetOf(chosen, tenant));
       index = limitSets.length; // Lua lists start at 1
       indexOfSet.set(key, index);
     }

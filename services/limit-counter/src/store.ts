@@ -94,6 +94,8 @@ export interface SenderUsage {
   readonly internal1h: number;
   /** The tenant's external recipients in the 24 hours to the tenant's own latest event time. */
   readonly tenantExternal24h: number;
+  /** Messages counted in (or deferred to) each calendar minute still kept, by epoch minute. */
+  readonly messagesPerMinute: Readonly<Record<number, number>>;
 }
 
 export interface LimitStore {
@@ -149,15 +151,21 @@ function parseEntry(field: string, raw: string): RestrictionEntry {
   };
 }
 
-/** count.lua's running totals of one window, less the grace band behind it: the window ending at the watermark. */
+/** count.lua's state of one window owner (its JSON at <base>:s), or undefined when it has none. */
+async function stateOf(redis: Redis, base: string): Promise<Record<string, number> | undefined> {
+  const raw = await redis.get(`${base}:s`);
+  return raw === null ? undefined : (JSON.parse(raw) as Record<string, number>);
+}
+
+/** The running totals of one window less the grace band behind it: the window ending at the watermark. */
 async function windowSums(redis: Redis, base: string, window: 'd' | 'h', widthMs: number, graceMs: number) {
-  const totals = await redis.hgetall(`${base}:h`);
-  const at = totals.wm === undefined ? null : Number(totals.wm);
+  const state = await stateOf(redis, base);
+  const at = state?.wm ?? null;
   const sums = {
     at,
-    n: Number(totals[`${window}n`] ?? 0),
-    e: Number(totals[`${window}e`] ?? 0),
-    i: Number(totals[`${window}i`] ?? 0),
+    n: state?.[`${window}n`] ?? 0,
+    e: state?.[`${window}e`] ?? 0,
+    i: state?.[`${window}i`] ?? 0,
   };
   if (at === null) return sums;
   for (const member of await redis.zrangebyscore(`${base}:z`, `(${at - widthMs - graceMs}`, at - widthMs)) {
@@ -178,9 +186,8 @@ export function createLimitStore(redis: Redis, settings: StoreSettings): LimitSt
     grace: settings.graceMs,
     dedupTtl: settings.dedupTtlSeconds,
     maxDeferMinutes: settings.maxDeferMinutes,
-    // Windows outlive their day and grace; minute buckets only need the deferral horizon.
-    keyTtl: Math.ceil((2 * 86_400_000 + settings.graceMs) / 1000),
-    minuteTtl: Math.ceil((settings.maxDeferMinutes * 60_000 + settings.graceMs) / 1000) + 3_600,
+    // Windows outlive their day, the grace period and the furthest deferral.
+    keyTtl: Math.ceil((2 * 86_400_000 + settings.graceMs + settings.maxDeferMinutes * 60_000) / 1000),
   });
   let roundTrips = 0;
 
@@ -239,8 +246,17 @@ export function createLimitStore(redis: Redis, settings: StoreSettings): LimitSt
       ]).catch((error: unknown) => {
         throw redisError(error);
       });
+      const state = await stateOf(redis, subject).catch((error: unknown) => {
+        throw redisError(error);
+      });
+      const messagesPerMinute: Record<number, number> = {};
+      for (const [field, value] of Object.entries(state ?? {})) {
+        const minute = /^m(-?\d+)$/.exec(field)?.[1];
+        if (minute !== undefined) messagesPerMinute[Number(minute)] = value;
+      }
       return {
         at: sender24h.at,
+        messagesPerMinute,
         recipients24h: sender24h.n,
         external1h: sender1h.e,
         internal1h: sender1h.i,
