@@ -77,6 +77,13 @@ export const ENVIRONMENT = [
   ],
   ['MAILPOOLS_LIMITS_MAX_DEFER_MIN', '1440', 'limit-counter: furthest a throttled message is deferred.'],
   [
+    'MAILPOOLS_AUTH_MAX_BYTES',
+    '262144',
+    'auth-verifier: raw messages longer than this get SPF only (status PARTIAL).',
+  ],
+  ['MAILPOOLS_AUTH_TIMEOUT_MS', '5000', 'auth-verifier: time bound of the checks of one message.'],
+  ['MAILPOOLS_AUTH_MTA', 'mailpools', 'auth-verifier: the authserv-id (host name) in the results.'],
+  [
     'MAILPOOLS_DNS_SERVERS',
     '',
     'DNS resolvers, host[:port] comma-separated; unset: the nameservers of /etc/resolv.conf.',

@@ -15,7 +15,7 @@ export interface MxRecord {
 
 export interface LookupResult {
   readonly status: LookupStatus;
-  /** A/AAAA: addresses; MX: "preference exchange"; TXT: the joined strings. */
+  /** A/AAAA: addresses; MX: "preference exchange"; TXT: the joined strings; PTR: the name. */
   readonly records: readonly string[];
   /** Seconds the answer stays valid (at the time it was looked up). */
   readonly ttl: number;
@@ -55,6 +55,7 @@ function recordText(answer: Answer): string | undefined {
   switch (answer.type) {
     case 'A':
     case 'AAAA':
+    case 'PTR':
       return answer.data;
     case 'MX':
       return `${answer.data.preference} ${answer.data.exchange || '.'}`;

@@ -20,7 +20,7 @@ export interface TransportOptions {
   readonly attempts: number;
 }
 
-export type RecordType = 'A' | 'AAAA' | 'MX' | 'TXT';
+export type RecordType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'PTR';
 
 export interface WireAnswer {
   readonly rcode: string;

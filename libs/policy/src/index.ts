@@ -67,13 +67,21 @@ export interface LimitsPolicy {
 /** What the platform knows of a tenant. */
 export interface TenantDirectory {
   readonly licenses: number;
+  /** The tenant's accepted domains (lower case); mail from them can be vouched for. */
+  readonly acceptedDomains: readonly string[];
   /** Group address → member addresses (lower case). */
   readonly groups: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface AuthPolicy {
+  /** Verify every message (the results feed the trace and dashboards), or only forwarded and relayed ones. */
+  readonly verifyAll: boolean;
 }
 
 export interface TenantPolicy {
   readonly spam: SpamPolicy;
   readonly limits: LimitsPolicy;
+  readonly auth: AuthPolicy;
   readonly directory: TenantDirectory;
 }
 
@@ -95,7 +103,8 @@ const BUILTIN_DEFAULTS: TenantPolicy = deepFreeze({
     defaultPolicy: { externalPerHour: 0, internalPerHour: 0, perDay: 0, action: 'BlockUserForToday' },
     outboundSpamPolicies: [],
   },
-  directory: { licenses: 1, groups: {} },
+  auth: { verifyAll: true },
+  directory: { licenses: 1, acceptedDomains: [], groups: {} },
 });
 
 export const DEFAULT_POLICY: Policy = Object.freeze({
@@ -332,7 +341,7 @@ function limitsSection(
 
 function directorySection(raw: unknown, base: TenantDirectory, at: Reader): TenantDirectory {
   if (raw === undefined) return base;
-  const given = at.object(raw, ['licenses', 'groups']);
+  const given = at.object(raw, ['licenses', 'acceptedDomains', 'groups']);
   let groups = base.groups;
   if (given.groups !== undefined) {
     const byGroup = at.at('groups').object(given.groups, Object.keys(given.groups as object));
@@ -348,16 +357,29 @@ function directorySection(raw: unknown, base: TenantDirectory, at: Reader): Tena
       given.licenses === undefined
         ? base.licenses
         : at.at('licenses').number(given.licenses, 1, 10_000_000, true),
+    acceptedDomains:
+      given.acceptedDomains === undefined
+        ? base.acceptedDomains
+        : at.at('acceptedDomains').names(given.acceptedDomains),
     groups,
   };
 }
 
+function authSection(raw: unknown, base: AuthPolicy, at: Reader): AuthPolicy {
+  if (raw === undefined) return base;
+  const given = at.object(raw, ['verifyAll']);
+  if (given.verifyAll !== undefined && typeof given.verifyAll !== 'boolean')
+    throw at.at('verifyAll').error(`must be true or false, got ${JSON.stringify(given.verifyAll)}`);
+  return { verifyAll: (given.verifyAll as boolean | undefined) ?? base.verifyAll };
+}
+
 function tenantSection(raw: unknown, base: TenantPolicy, at: Reader): TenantPolicy {
-  const given = at.object(raw, ['spam', 'limits', 'directory']);
+  const given = at.object(raw, ['spam', 'limits', 'auth', 'directory']);
   const directory = directorySection(given.directory, base.directory, at.at('directory'));
   return deepFreeze({
     spam: spamSection(given.spam, base.spam, at.at('spam')),
     limits: limitsSection(given.limits, base.limits, directory, at.at('limits')),
+    auth: authSection(given.auth, base.auth, at.at('auth')),
     directory,
   });
 }

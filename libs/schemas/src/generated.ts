@@ -91,6 +91,16 @@ export interface DnsVerdict {
   fromCache: boolean;
 }
 
+export type AuthStatus = 'VERIFIED' | 'PARTIAL' | 'SKIPPED';
+
+export interface DkimSignature {
+  domain: string;
+  selector: string;
+  algorithm: string;
+  /** pass, fail, neutral, policy, temperror, permerror, none. */
+  result: string;
+}
+
 export interface AuthVerdict {
   /** pass, fail, softfail, neutral, none, temperror, permerror. */
   spf: string;
@@ -101,6 +111,16 @@ export interface AuthVerdict {
   acceptedDomain: boolean;
   /** acceptedDomain OR SPF pass OR DKIM pass for the sender domain. */
   vouched: boolean;
+  /** PARTIAL: only SPF (a message truncated or over the size bound, or the time bound reached); SKIPPED: not forwarded or relayed and the tenant verifies only those. */
+  status: AuthStatus;
+  statusReason: null | string;
+  /** The domain the criteria were checked for: the envelope sender's, else the From header's. */
+  senderDomain: null | string;
+  /** The IP SPF was evaluated against: the connector's original client IP under enhanced filtering. */
+  spfClientIp: null | string;
+  dkimSignatures: DkimSignature[];
+  /** The policy DMARC applied: none, quarantine, reject. */
+  dmarcPolicy: null | string;
 }
 
 export interface Hop {

@@ -12,7 +12,8 @@ export type TestRecord =
   | { type: 'AAAA'; data: string; ttl?: number }
   | { type: 'MX'; data: { preference: number; exchange: string }; ttl?: number }
   | { type: 'TXT'; data: string | string[]; ttl?: number }
-  | { type: 'CNAME'; data: string; ttl?: number };
+  | { type: 'CNAME'; data: string; ttl?: number }
+  | { type: 'PTR'; data: string; ttl?: number };
 
 type CnameRecord = Extract<TestRecord, { type: 'CNAME' }>;
 
@@ -44,8 +45,8 @@ export interface TestDnsServer {
   /** Every well-formed query received, in order, including the ones left unanswered. */
   readonly queries: readonly TestDnsQuery[];
   resetQueries(): void;
-  /** Per owner name, or '*' for every name without its own mode. */
-  setMode(name: string, mode: TestDnsMode): void;
+  /** Per owner name, or '*' for every name without its own mode; with a type, for that type of the name only. */
+  setMode(name: string, mode: TestDnsMode, type?: string): void;
   setZones(zones: TestZones): void;
   /** Replaces one name's records; an empty list removes the name. */
   setRecords(name: string, records: TestRecord[]): void;
@@ -208,7 +209,7 @@ export async function startTestDnsServer(options: TestDnsServerOptions): Promise
 
     const name = normalize(question.name);
     queries.push({ name, type: question.type, transport });
-    const mode = modes.get(name) ?? modes.get('*') ?? 'normal';
+    const mode = modes.get(`${name}/${question.type}`) ?? modes.get(name) ?? modes.get('*') ?? 'normal';
     if (mode === 'silent') return undefined;
     if (mode === 'servfail') return dnsPacket.encode({ ...base, flags: header(RCODE.SERVFAIL, false) });
     if (mode === 'refused') return dnsPacket.encode({ ...base, flags: header(RCODE.REFUSED, false) });
@@ -312,8 +313,9 @@ export async function startTestDnsServer(options: TestDnsServerOptions): Promise
     resetQueries: () => {
       queries.length = 0;
     },
-    setMode: (name, mode) => {
-      modes.set(name === '*' ? '*' : normalize(name), mode);
+    setMode: (name, mode, type) => {
+      const owner = name === '*' ? '*' : normalize(name);
+      modes.set(type ? `${owner}/${type.toUpperCase()}` : owner, mode);
     },
     setZones,
     setRecords: (name, records) => {

@@ -1,34 +1,8 @@
 // dns-checker's logic: does the sender domain have A/AAAA and MX records? The envelope sender's
 // domain, or the From header's when the envelope sender is empty (NDRs), normalised; a malformed
 // one is INVALID_DOMAIN. A DNS outage is a TEMPERROR verdict, never a reputation decision.
-import { domainToASCII } from 'node:url';
-import type { LookupResult, Resolver } from '@mailpools/dns';
+import { type LookupResult, normaliseDomain, type Resolver, senderDomainOf } from '@mailpools/dns';
 import type { DnsVerdict, OutboundMessage } from '@mailpools/schemas';
-
-const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
-
-/** The domain to check, as written in the event (not yet normalised). */
-export function senderDomainOf(event: Pick<OutboundMessage, 'envelopeSender' | 'fromHeader'>): string {
-  const address = event.envelopeSender.trim() || event.fromHeader.trim();
-  const at = address.lastIndexOf('@');
-  return at === -1 ? '' : address.slice(at + 1);
-}
-
-/** Lower case, no trailing dot, IDN as A-labels; undefined when it is no valid host name. */
-export function normaliseDomain(raw: string): string | undefined {
-  const trimmed = raw.trim().replace(/\.$/, '');
-  if (trimmed === '' || trimmed.startsWith('[')) return undefined; // IP literals have no A or MX
-  const ascii = domainToASCII(trimmed.toLowerCase());
-  if (ascii === '' || ascii.length > 253) return undefined;
-  const labels = ascii.split('.');
-  if (
-    labels.length < 2 ||
-    !labels.every((l) => LABEL.test(l)) ||
-    /^\d+$/.test(labels[labels.length - 1] as string)
-  )
-    return undefined;
-  return ascii;
-}
 
 /** A verdict without records: the domain is invalid, absent, or DNS could not say for now. */
 function withoutRecords(

@@ -2,6 +2,7 @@
 // licence-based external limit, the outbound spam policy its From address selects) and what the
 // counting decided, as the `limits` enrichment and, when a sender is restricted, a
 // SenderRestriction record. The counting itself is atomic in Redis: count.lua, via store.ts.
+import { addressOf } from '@mailpools/dns';
 import type {
   LimitsPolicy,
   OutboundSpamPolicy,
@@ -37,12 +38,6 @@ export function tenantExternalLimit(
   formula: LimitsPolicy['tenantExternalRecipients'],
 ): number {
   return Math.floor(formula.perLicense * licenses ** formula.exponent + formula.base);
-}
-
-/** The bare address of a header value such as `"Alice" <alice@contoso.com>`, lower case. */
-export function addressOf(header: string): string {
-  const angle = /<([^<>]*)>\s*$/.exec(header);
-  return (angle?.[1] ?? header).trim().toLowerCase();
 }
 
 function matches(policy: OutboundSpamPolicy, address: string): boolean {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { normaliseDomain, senderDomainOf } from './check.ts';
+import { addressOf, normaliseDomain, senderDomainOf } from './domain.ts';
 
 test('the envelope sender decides; the From header when the envelope sender is empty (NDRs)', () => {
   assert.equal(
@@ -11,7 +11,12 @@ test('the envelope sender decides; the From header when the envelope sender is e
     senderDomainOf({ envelopeSender: '', fromHeader: 'postmaster@contoso.example' }),
     'contoso.example',
   );
+  assert.equal(
+    senderDomainOf({ envelopeSender: '', fromHeader: '"Post Master" <postmaster@Contoso.example>' }),
+    'contoso.example',
+  );
   assert.equal(senderDomainOf({ envelopeSender: '', fromHeader: '' }), '');
+  assert.equal(addressOf('"The CEO" <CEO@Contoso.example>'), 'ceo@contoso.example');
 });
 
 for (const [raw, expected] of [

@@ -1,0 +1,81 @@
+// auth-verifier: OutboundMessage from mail.outbound.dns-checked → with `auth` filled in →
+// mail.outbound.verified. Wiring only; the logic is in verify.ts.
+import { createLogger, integer, loadRuntimeConfig } from '@mailpools/core';
+import { cacheLimitsFromEnv, nodeStyleResolve, Resolver, transportFromEnv } from '@mailpools/dns';
+import { loadPolicy } from '@mailpools/policy';
+import { createEnrichmentStage, stopOnSignals } from '@mailpools/stream';
+import { Redis } from 'ioredis';
+import { Counter } from 'prom-client';
+import { enrich } from './verify.ts';
+
+const SERVICE = 'auth-verifier';
+const config = loadRuntimeConfig();
+const logger = createLogger(SERVICE, config.logLevel);
+const policy = loadPolicy();
+const redis = new Redis(config.redisUrl, {
+  lazyConnect: true,
+  maxRetriesPerRequest: 1,
+  enableOfflineQueue: false,
+});
+redis.on('error', (error) =>
+  logger.warn(
+    { code: (error as { code?: string }).code },
+    'Redis unavailable: DNS answers are cached in-process only meanwhile',
+  ),
+);
+const resolver = new Resolver({
+  ...transportFromEnv(process.env),
+  ...cacheLimitsFromEnv(process.env),
+  redis,
+  observe: (source) => lookups.inc({ source }),
+});
+const deps = {
+  resolve: nodeStyleResolve(resolver),
+  policy: () => policy,
+  maxBytes: integer(process.env, 'MAILPOOLS_AUTH_MAX_BYTES', 1_024, 64 * 1_048_576),
+  timeoutMs: integer(process.env, 'MAILPOOLS_AUTH_TIMEOUT_MS', 50, 120_000),
+  mta: process.env.MAILPOOLS_AUTH_MTA || 'mailpools',
+};
+
+const stage = createEnrichmentStage({
+  service: SERVICE,
+  config,
+  logger,
+  enrich: async (event) => {
+    const enriched = await enrich(event, deps);
+    const auth = enriched.auth;
+    if (auth) {
+      results.inc({ check: 'spf', result: auth.spf });
+      results.inc({ check: 'dmarc', result: auth.dmarc });
+      results.inc({ check: 'arc', result: auth.arc });
+      results.inc({ check: 'dkim_sender', result: auth.dkimPassForSender ? 'pass' : 'none' });
+      verdicts.inc({ status: auth.status, vouched: String(auth.vouched) });
+    }
+    return enriched;
+  },
+});
+const results = new Counter({
+  name: 'mailpools_auth_results_total',
+  help: 'Authentication results by check (spf, dmarc, arc, dkim_sender) and result.',
+  labelNames: ['check', 'result'],
+  registers: [stage.metrics.registry],
+});
+const verdicts = new Counter({
+  name: 'mailpools_auth_verdicts_total',
+  help: 'auth enrichments by status (VERIFIED, PARTIAL, SKIPPED) and whether the sender was vouched for.',
+  labelNames: ['status', 'vouched'],
+  registers: [stage.metrics.registry],
+});
+const lookups = new Counter({
+  name: 'mailpools_auth_dns_lookups_total',
+  help: 'DNS lookups by where they were answered: LRU, Redis, network (misses), coalesced, or failed for now.',
+  labelNames: ['source'],
+  registers: [stage.metrics.registry],
+});
+
+await redis
+  .connect()
+  .catch((error: Error) => logger.warn({ error: error.message }, 'Redis not reachable at start-up'));
+logger.info({ policy: policy.version }, 'policy loaded');
+stopOnSignals(stage, logger);
+await stage.start();
