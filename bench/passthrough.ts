@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { loadRuntimeConfig, progressBar } from '@mailpools/core';
-import { stackEndpoints, stackUp } from '@mailpools/stack';
+import { localStackUnlessConfigured } from '@mailpools/stack';
 import { createEventProducer, startBarePassthrough } from '@mailpools/stream';
 import { measureEventsPerSecond, sampleEvent } from '@mailpools/testkit';
 import { createPassthroughStage } from '../test/fixtures/passthrough-stage.ts';
@@ -14,13 +14,7 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const BODY_BYTES = 1_700; // ≈ 2 KB per encoded event
 const PARTITIONS = 3;
 
-if (!process.env.KAFKA_BROKERS) {
-  await stackUp();
-  const endpoints = stackEndpoints();
-  process.env.KAFKA_BROKERS = endpoints.kafkaBrokers.join(',');
-  process.env.SCHEMA_REGISTRY_URL = endpoints.schemaRegistryUrl;
-  process.env.REDIS_URL = endpoints.redisUrl;
-}
+Object.assign(process.env, (await localStackUnlessConfigured()).env);
 const namespace = `bench${randomUUID().slice(0, 6)}.`;
 const base = {
   LOG_LEVEL: 'warn',

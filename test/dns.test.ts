@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { Resolver, type ResolverOptions } from '@mailpools/dns';
-import { startTestDnsServer, type TestDnsServer } from '@mailpools/testkit';
+import type { Resolver, ResolverOptions } from '@mailpools/dns';
+import { loopbackResolver, startTestDnsServer, type TestDnsServer } from '@mailpools/testkit';
 import { Redis } from 'ioredis';
 import { checkDomain } from '../services/dns-checker/src/check.ts';
 
@@ -25,13 +25,8 @@ const zones = {
 };
 
 function resolver(overrides: Partial<ResolverOptions> = {}): Resolver {
-  return new Resolver({
-    servers: [{ host: server.host, port: server.port }],
+  return loopbackResolver(server, {
     timeoutMs: 200,
-    attempts: 2,
-    cacheSize: 1000,
-    maxTtlSeconds: 3600,
-    maxNegativeTtlSeconds: 900,
     redis,
     redisPrefix: `test:${randomUUID()}:`,
     ...overrides,

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stackDown, stackEndpoints, stackStatus, stackUp } from '@mailpools/stack';
+import { localStackUnlessConfigured, stackDown } from '@mailpools/stack';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -29,17 +29,7 @@ const files =
         }
       });
 
-const env = { ...process.env };
-let startedStack = false;
-if (!env.KAFKA_BROKERS) {
-  const before = await stackStatus({ log: () => undefined });
-  await stackUp();
-  startedStack = !before.ready;
-  const endpoints = stackEndpoints();
-  env.KAFKA_BROKERS = endpoints.kafkaBrokers.join(',');
-  env.SCHEMA_REGISTRY_URL = endpoints.schemaRegistryUrl;
-  env.REDIS_URL = endpoints.redisUrl;
-}
+const { env, startedHere: startedStack } = await localStackUnlessConfigured();
 
 let status = 1;
 try {

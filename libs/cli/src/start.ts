@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { allTopics, createLogger, loadRuntimeConfig, SERVICE_NODE_FLAGS, STAGES } from '@mailpools/core';
 import { RECORD_NAMES } from '@mailpools/schemas';
-import { stackDown, stackEndpoints, stackStatus, stackUp } from '@mailpools/stack';
+import { localStackUnlessConfigured, stackDown } from '@mailpools/stack';
 import { createEventProducer } from '@mailpools/stream';
 
 const SERVICES_DIR = fileURLToPath(new URL('../../../services/', import.meta.url));
@@ -36,17 +36,8 @@ function pipeLines(child: ChildProcess, name: string): void {
 
 export async function runStart(): Promise<number> {
   const log = createLogger('mailpools');
-  const env: Record<string, string | undefined> = { ...process.env };
-  let stopStack = false;
-  if (!env.KAFKA_BROKERS) {
-    const before = await stackStatus({ log: () => undefined });
-    await stackUp();
-    stopStack = !before.ready; // leave a stack that was already running as it was
-    const endpoints = stackEndpoints();
-    env.KAFKA_BROKERS = endpoints.kafkaBrokers.join(',');
-    env.SCHEMA_REGISTRY_URL = endpoints.schemaRegistryUrl;
-    env.REDIS_URL = endpoints.redisUrl;
-  }
+  // Leave a stack that was already running as it was.
+  const { env, startedHere: stopStack } = await localStackUnlessConfigured();
   const config = loadRuntimeConfig(env);
   const producer = await createEventProducer(config);
   try {

@@ -2,4 +2,5 @@ export * from './config.ts';
 export * from './errors.ts';
 export * from './logger.ts';
 export * from './progress.ts';
+export * from './redis.ts';
 export * from './topology.ts';

@@ -1,6 +1,9 @@
 // The resolver's settings from the environment (the README's configuration table).
 import { readFileSync } from 'node:fs';
 import { integer, MailpoolsError } from '@mailpools/core';
+import type { Redis } from 'ioredis';
+import { Counter, type Registry } from 'prom-client';
+import { Resolver } from './resolver.ts';
 import type { DnsServerAddress, TransportOptions } from './transport.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -59,4 +62,25 @@ export function cacheLimitsFromEnv(env: Env): {
     maxTtlSeconds: integer(env, 'MAILPOOLS_DNS_MAX_TTL_S', 0, 7 * 86_400),
     maxNegativeTtlSeconds: integer(env, 'MAILPOOLS_DNS_MAX_NEGATIVE_TTL_S', 0, 86_400),
   };
+}
+
+/**
+ * The resolver a service uses: servers and cache limits from the environment, the Redis cache
+ * shared by all replicas of the deployment (`mailpools:<namespace>dns:`), and
+ * `mailpools_dns_lookups_total{source}` in the service's registry.
+ */
+export function resolverFromEnv(env: Env, namespace: string, redis: Redis, registry: Registry): Resolver {
+  const lookups = new Counter({
+    name: 'mailpools_dns_lookups_total',
+    help: 'DNS lookups by where they were answered: LRU, Redis, network (misses), coalesced, or failed for now.',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  return new Resolver({
+    ...transportFromEnv(env),
+    ...cacheLimitsFromEnv(env),
+    redis,
+    redisPrefix: `mailpools:${namespace}dns:`,
+    observe: (source) => lookups.inc({ source }),
+  });
 }

@@ -4,4 +4,4 @@ export { STACK_ENVIRONMENT, type StackEndpoints, type StackOptions } from './con
 export type { StackErrorCode } from './errors.ts';
 export { StackError } from './errors.ts';
 export type { PartName, PartReport, StackDownOptions, StackDownResult, StackReport } from './stack.ts';
-export { stackDown, stackEndpoints, stackStatus, stackUp } from './stack.ts';
+export { localStackUnlessConfigured, stackDown, stackEndpoints, stackStatus, stackUp } from './stack.ts';

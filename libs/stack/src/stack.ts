@@ -306,3 +306,22 @@ export async function stackDown(options: StackDownOptions = {}): Promise<StackDo
   }
   return { stopped, wiped: options.wipe === true };
 }
+
+/**
+ * The environment to run against: as given when KAFKA_BROKERS is set, else the local stack —
+ * started if it is not running — with its endpoints filled in. `startedHere` says whether this
+ * call started it (and so whoever called should stop it at the end).
+ */
+export async function localStackUnlessConfigured(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<{ env: Record<string, string | undefined>; startedHere: boolean }> {
+  const result: Record<string, string | undefined> = { ...env };
+  if (result.KAFKA_BROKERS) return { env: result, startedHere: false };
+  const before = await stackStatus({ log: () => undefined });
+  await stackUp();
+  const endpoints = stackEndpoints();
+  result.KAFKA_BROKERS = endpoints.kafkaBrokers.join(',');
+  result.SCHEMA_REGISTRY_URL = endpoints.schemaRegistryUrl;
+  result.REDIS_URL = endpoints.redisUrl;
+  return { env: result, startedHere: !before.ready };
+}

@@ -4,6 +4,7 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, isIPv6, type Socket as TcpSocket } from 'node:net';
+import { Resolver, type ResolverOptions } from '@mailpools/dns';
 import type { Answer, DecodedPacket, OptAnswer, Question } from 'dns-packet';
 import dnsPacket from 'dns-packet';
 
@@ -328,4 +329,17 @@ export async function startTestDnsServer(options: TestDnsServerOptions): Promise
       return closing;
     },
   };
+}
+
+/** A resolver that asks only this server: short timeouts, an in-process cache; override what a test needs. */
+export function loopbackResolver(server: TestDnsServer, overrides: Partial<ResolverOptions> = {}): Resolver {
+  return new Resolver({
+    servers: [{ host: server.host, port: server.port }],
+    timeoutMs: 500,
+    attempts: 2,
+    cacheSize: 10_000,
+    maxTtlSeconds: 3_600,
+    maxNegativeTtlSeconds: 900,
+    ...overrides,
+  });
 }

@@ -3,8 +3,8 @@
 // server on loopback serving each scenario's zone data. The suite's drivers copy SPF-type
 // records to TXT when a name has no TXT of its own; so does this one (only TXT is ever asked).
 import { readFileSync } from 'node:fs';
-import { nodeStyleResolve, Resolver } from '@mailpools/dns';
-import { startTestDnsServer, type TestRecord, type TestZones } from '@mailpools/testkit';
+import { nodeStyleResolve } from '@mailpools/dns';
+import { loopbackResolver, startTestDnsServer, type TestRecord, type TestZones } from '@mailpools/testkit';
 import { spf } from 'mailauth';
 import { parseAllDocuments } from 'yaml';
 
@@ -89,14 +89,7 @@ export async function runSpfSuite(onCase?: (outcome: CaseOutcome) => void): Prom
     try {
       for (const [name, test] of Object.entries(scenario.tests)) {
         // A fresh resolver per case: no answer leaks from one case into another.
-        const resolver = new Resolver({
-          servers: [{ host: server.host, port: server.port }],
-          timeoutMs: 150,
-          attempts: 1,
-          cacheSize: 0,
-          maxTtlSeconds: 0,
-          maxNegativeTtlSeconds: 0,
-        });
+        const resolver = loopbackResolver(server, { timeoutMs: 150, attempts: 1, cacheSize: 0 });
         const result = await spf({
           sender: test.mailfrom,
           ip: test.host,

@@ -3,10 +3,10 @@
 // signature, answered by a DNS server on loopback once and then by the resolver's LRU. Prints
 // p50/p99 per message. Last line: one JSON object.
 import { generateKeyPairSync } from 'node:crypto';
-import { nodeStyleResolve, Resolver } from '@mailpools/dns';
+import { nodeStyleResolve } from '@mailpools/dns';
 import { DEFAULT_POLICY } from '@mailpools/policy';
 import type { OutboundMessage } from '@mailpools/schemas';
-import { sampleEvent, startTestDnsServer } from '@mailpools/testkit';
+import { loopbackResolver, sampleEvent, startTestDnsServer } from '@mailpools/testkit';
 import { dkimSign } from 'mailauth';
 import { verify } from '../src/verify.ts';
 
@@ -26,14 +26,7 @@ const dns = await startTestDnsServer({
     ],
   },
 });
-const resolver = new Resolver({
-  servers: [{ host: dns.host, port: dns.port }],
-  timeoutMs: 1_000,
-  attempts: 2,
-  cacheSize: 10_000,
-  maxTtlSeconds: 3_600,
-  maxNegativeTtlSeconds: 3_600,
-});
+const resolver = loopbackResolver(dns, { timeoutMs: 1_000, maxNegativeTtlSeconds: 3_600 });
 const deps = {
   resolve: nodeStyleResolve(resolver),
   policy: () => DEFAULT_POLICY,

@@ -1,10 +1,9 @@
 // auth-verifier: OutboundMessage from mail.outbound.dns-checked → with `auth` filled in →
 // mail.outbound.verified. Wiring only; the logic is in verify.ts.
-import { createLogger, integer, loadRuntimeConfig } from '@mailpools/core';
-import { cacheLimitsFromEnv, nodeStyleResolve, Resolver, transportFromEnv } from '@mailpools/dns';
+import { connectRedis, createLogger, createRedisClient, integer, loadRuntimeConfig } from '@mailpools/core';
+import { nodeStyleResolve, resolverFromEnv } from '@mailpools/dns';
 import { loadPolicy } from '@mailpools/policy';
 import { createEnrichmentStage, stopOnSignals } from '@mailpools/stream';
-import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { enrich } from './verify.ts';
 
@@ -12,30 +11,7 @@ const SERVICE = 'auth-verifier';
 const config = loadRuntimeConfig();
 const logger = createLogger(SERVICE, config.logLevel);
 const policy = loadPolicy();
-const redis = new Redis(config.redisUrl, {
-  lazyConnect: true,
-  maxRetriesPerRequest: 1,
-  enableOfflineQueue: false,
-});
-redis.on('error', (error) =>
-  logger.warn(
-    { code: (error as { code?: string }).code },
-    'Redis unavailable: DNS answers are cached in-process only meanwhile',
-  ),
-);
-const resolver = new Resolver({
-  ...transportFromEnv(process.env),
-  ...cacheLimitsFromEnv(process.env),
-  redis,
-  observe: (source) => lookups.inc({ source }),
-});
-const deps = {
-  resolve: nodeStyleResolve(resolver),
-  policy: () => policy,
-  maxBytes: integer(process.env, 'MAILPOOLS_AUTH_MAX_BYTES', 1_024, 64 * 1_048_576),
-  timeoutMs: integer(process.env, 'MAILPOOLS_AUTH_TIMEOUT_MS', 50, 120_000),
-  mta: process.env.MAILPOOLS_AUTH_MTA || 'mailpools',
-};
+const redis = createRedisClient(config.redisUrl, logger, 'DNS answers are cached in-process only meanwhile');
 
 const stage = createEnrichmentStage({
   service: SERVICE,
@@ -66,16 +42,15 @@ const verdicts = new Counter({
   labelNames: ['status', 'vouched'],
   registers: [stage.metrics.registry],
 });
-const lookups = new Counter({
-  name: 'mailpools_auth_dns_lookups_total',
-  help: 'DNS lookups by where they were answered: LRU, Redis, network (misses), coalesced, or failed for now.',
-  labelNames: ['source'],
-  registers: [stage.metrics.registry],
-});
 
-await redis
-  .connect()
-  .catch((error: Error) => logger.warn({ error: error.message }, 'Redis not reachable at start-up'));
+const deps = {
+  resolve: nodeStyleResolve(resolverFromEnv(process.env, config.namespace, redis, stage.metrics.registry)),
+  policy: () => policy,
+  maxBytes: integer(process.env, 'MAILPOOLS_AUTH_MAX_BYTES', 1_024, 64 * 1_048_576),
+  timeoutMs: integer(process.env, 'MAILPOOLS_AUTH_TIMEOUT_MS', 50, 120_000),
+  mta: process.env.MAILPOOLS_AUTH_MTA || 'mailpools',
+};
+await connectRedis(redis, logger);
 logger.info({ policy: policy.version }, 'policy loaded');
 stopOnSignals(stage, logger);
 await stage.start();

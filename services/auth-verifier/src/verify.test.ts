@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { nodeStyleResolve, Resolver } from '@mailpools/dns';
+import { nodeStyleResolve } from '@mailpools/dns';
 import { compilePolicy, DEFAULT_POLICY, type Policy } from '@mailpools/policy';
 import type { AuthVerdict, OutboundMessage } from '@mailpools/schemas';
-import { sampleEvent, startTestDnsServer, type TestDnsServer } from '@mailpools/testkit';
+import { loopbackResolver, sampleEvent, startTestDnsServer, type TestDnsServer } from '@mailpools/testkit';
 import { authenticate, dkimSign } from 'mailauth';
 import { spfClientIp, type VerifyDeps, verify } from './verify.ts';
 
@@ -39,16 +39,8 @@ before(async () => {
       'arc._domainkey.forwarder.test': [{ type: 'TXT', data: rsaTxt }],
     },
   });
-  const resolver = new Resolver({
-    servers: [{ host: dns.host, port: dns.port }],
-    timeoutMs: 500,
-    attempts: 2,
-    cacheSize: 1_000,
-    maxTtlSeconds: 300,
-    maxNegativeTtlSeconds: 60,
-  });
   deps = {
-    resolve: nodeStyleResolve(resolver),
+    resolve: nodeStyleResolve(loopbackResolver(dns)),
     policy: () => DEFAULT_POLICY,
     maxBytes: 65_536,
     timeoutMs: 5_000,

@@ -55,29 +55,25 @@ const NOT_CHECKED: Checks = {
   arc: 'none',
 };
 
-async function spfOnly(event: OutboundMessage, ip: string, deps: VerifyDeps): Promise<Checks> {
-  const result = await spf({
+/** Who the message came from, as mailauth checks it: strict RFC behaviour, our resolver. */
+function arrival(event: OutboundMessage, ip: string, deps: VerifyDeps) {
+  return {
     sender: event.envelopeSender,
     ip,
     helo: event.helo,
     mta: deps.mta,
     resolver: deps.resolve,
     strict: true,
-    maxElapsedTime: deps.timeoutMs,
-  });
+  };
+}
+
+async function spfOnly(event: OutboundMessage, ip: string, deps: VerifyDeps): Promise<Checks> {
+  const result = await spf({ ...arrival(event, ip, deps), maxElapsedTime: deps.timeoutMs });
   return { ...NOT_CHECKED, spf: result.status.result, spfDomain: result.domain ?? null };
 }
 
 async function everything(event: OutboundMessage, ip: string, deps: VerifyDeps): Promise<Checks> {
-  const result = await authenticate(event.raw, {
-    sender: event.envelopeSender,
-    ip,
-    helo: event.helo,
-    mta: deps.mta,
-    resolver: deps.resolve,
-    strict: true,
-    disableBimi: true,
-  });
+  const result = await authenticate(event.raw, { ...arrival(event, ip, deps), disableBimi: true });
   return {
     spf: result.spf ? result.spf.status.result : 'none',
     spfDomain: result.spf ? (result.spf.domain ?? null) : null,

@@ -4,9 +4,9 @@
 // drawn from 5,000 domains (Zipf-skewed, as real senders are), through dns-checker's own enrich().
 // Last line: one JSON object.
 import { randomUUID } from 'node:crypto';
-import { progressBar } from '@mailpools/core';
+import { loadRuntimeConfig, progressBar } from '@mailpools/core';
 import { Resolver } from '@mailpools/dns';
-import { stackEndpoints, stackUp } from '@mailpools/stack';
+import { localStackUnlessConfigured } from '@mailpools/stack';
 import { sampleEvent, startTestDnsServer, type TestZones } from '@mailpools/testkit';
 import { Redis } from 'ioredis';
 import { checkDomain, enrich } from '../src/check.ts';
@@ -17,10 +17,7 @@ const HIT_LOOKUPS = 1_000_000;
 const MISSES = 5_000;
 const CONCURRENCY = 64; // events in flight, as in one consumed batch
 
-if (!process.env.REDIS_URL) {
-  await stackUp();
-  process.env.REDIS_URL = stackEndpoints().redisUrl;
-}
+Object.assign(process.env, (await localStackUnlessConfigured()).env);
 
 const domainName = (i: number) => `d${i}.bench.example`;
 const zones: TestZones = {};
@@ -38,7 +35,7 @@ for (let i = 0; i < MISSES; i++) zones[`miss${i}.bench.example`] = [{ type: 'A',
 const server = await startTestDnsServer({ zones, negativeTtl: 3600 });
 const transport = { servers: [{ host: server.host, port: server.port }], timeoutMs: 2_000, attempts: 2 };
 const cacheLimits = { cacheSize: 100_000, maxTtlSeconds: 86_400, maxNegativeTtlSeconds: 3_600 };
-const redis = new Redis(process.env.REDIS_URL);
+const redis = new Redis(loadRuntimeConfig().redisUrl);
 const redisPrefix = `mailpools:bench:${randomUUID().slice(0, 8)}:`;
 
 const percentile = (sorted: number[], p: number) =>

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadRuntimeConfig, progressBar, TOPICS } from '@mailpools/core';
 import type { OutboundMessage } from '@mailpools/schemas';
-import { stackEndpoints, stackUp } from '@mailpools/stack';
+import { localStackUnlessConfigured } from '@mailpools/stack';
 import { createEventProducer } from '@mailpools/stream';
 import {
   measureEventsPerSecond,
@@ -26,13 +26,7 @@ const TENANTS = 100;
 const PARTITIONS = 6;
 const PASSTHROUGH = fileURLToPath(new URL('../../../test/fixtures/passthrough-stage.ts', import.meta.url));
 
-if (!process.env.KAFKA_BROKERS) {
-  await stackUp();
-  const endpoints = stackEndpoints();
-  process.env.KAFKA_BROKERS = endpoints.kafkaBrokers.join(',');
-  process.env.SCHEMA_REGISTRY_URL = endpoints.schemaRegistryUrl;
-  process.env.REDIS_URL = endpoints.redisUrl;
-}
+Object.assign(process.env, (await localStackUnlessConfigured()).env);
 const namespace = `bench${randomUUID().slice(0, 6)}.`;
 const config = loadRuntimeConfig({ ...process.env, MAILPOOLS_NAMESPACE: namespace, LOG_LEVEL: 'warn' });
 const input = `${namespace}${TOPICS.classified}`;

@@ -2,11 +2,17 @@
 // mail.outbound.counted; a sender it restricts → mail.sender.restrictions (compacted: the current
 // table) and mail.sender.restriction-audit (the whole history). Wiring only; the logic is in
 // limits.ts, the counting in count.lua.
-import { createLogger, integer, loadRuntimeConfig, wireStage } from '@mailpools/core';
+import {
+  connectRedis,
+  createLogger,
+  createRedisClient,
+  integer,
+  loadRuntimeConfig,
+  wireStage,
+} from '@mailpools/core';
 import { loadPolicy } from '@mailpools/policy';
 import type { OutboundMessage } from '@mailpools/schemas';
 import { createStage, type OutputRecord, stopOnSignals } from '@mailpools/stream';
-import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { countBatch, maskAddress } from './limits.ts';
 import { createLimitStore, limitsPrefix } from './store.ts';
@@ -15,14 +21,7 @@ const SERVICE = 'limit-counter';
 const config = loadRuntimeConfig();
 const logger = createLogger(SERVICE, config.logLevel);
 const policy = loadPolicy();
-const redis = new Redis(config.redisUrl, {
-  lazyConnect: true,
-  maxRetriesPerRequest: 1,
-  enableOfflineQueue: false,
-});
-redis.on('error', (error) =>
-  logger.warn({ code: (error as { code?: string }).code }, 'Redis unavailable: partitions pause and retry'),
-);
+const redis = createRedisClient(config.redisUrl, logger, 'partitions pause and retry');
 const store = createLimitStore(redis, {
   prefix: limitsPrefix(config.namespace),
   graceMs: integer(process.env, 'MAILPOOLS_LIMITS_GRACE_S', 0, 7 * 86_400) * 1000,
@@ -105,11 +104,7 @@ const roundTrips = new Counter({
   registers: [stage.metrics.registry],
 });
 
-await redis
-  .connect()
-  .catch((error: Error) =>
-    logger.warn({ error: error.message }, 'Redis not reachable at start-up; retrying'),
-  );
+await connectRedis(redis, logger);
 logger.info({ policy: policy.version }, 'policy loaded');
 stopOnSignals(stage, logger);
 await stage.start();
