@@ -38,6 +38,59 @@ const ORIGINS: readonly Origin[] = [
   'SYSTEM_NDR',
 ];
 
+/** The options that say how a raw message was submitted (feed and route share them). */
+export const ENVELOPE_OPTIONS = {
+  tenant: { type: 'string', default: 'default' },
+  origin: { type: 'string', default: 'CLIENT_SUBMISSION' },
+  submitter: { type: 'string' },
+  sender: { type: 'string' },
+  to: { type: 'string' },
+  'internal-domains': { type: 'string', default: '' },
+  'client-ip': { type: 'string', default: '127.0.0.1' },
+  helo: { type: 'string', default: 'localhost' },
+  time: { type: 'string' },
+} as const;
+
+interface EnvelopeValues {
+  tenant: string;
+  origin: string;
+  submitter?: string | undefined;
+  sender?: string | undefined;
+  to?: string | undefined;
+  'internal-domains': string;
+  'client-ip': string;
+  helo: string;
+  time?: string | undefined;
+}
+
+export function envelopeFlags(
+  values: EnvelopeValues,
+  maxRawBytes: number,
+  usageError: (message: string) => MailpoolsError,
+): EnvelopeFlags {
+  if (!ORIGINS.includes(values.origin as Origin)) throw usageError(`Unknown origin "${values.origin}".`);
+  const eventTime = values.time === undefined ? undefined : Date.parse(values.time);
+  if (eventTime !== undefined && Number.isNaN(eventTime))
+    throw usageError(`--time must be an ISO-8601 time, got "${values.time}".`);
+  return {
+    tenantId: values.tenant,
+    origin: values.origin as Origin,
+    internalDomains: values['internal-domains']
+      .split(',')
+      .map((d) => d.trim().toLowerCase())
+      .filter(Boolean),
+    clientIp: values['client-ip'],
+    helo: values.helo,
+    maxRawBytes,
+    ...(values.submitter === undefined ? {} : { submitter: values.submitter }),
+    ...(values.sender === undefined ? {} : { sender: values.sender }),
+    ...(values.to === undefined
+      ? {}
+      : { recipients: values.to.split(',').map((a) => a.trim().toLowerCase()) }),
+    ...(eventTime === undefined ? {} : { eventTime }),
+  };
+}
+
 function usageError(message: string): MailpoolsError {
   return new MailpoolsError('MAILPOOLS_ERR_USAGE', message, { hint: FEED_USAGE });
 }
@@ -103,15 +156,7 @@ export async function runFeed(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       topic: { type: 'string', default: 'submitted' },
-      tenant: { type: 'string', default: 'default' },
-      origin: { type: 'string', default: 'CLIENT_SUBMISSION' },
-      submitter: { type: 'string' },
-      sender: { type: 'string' },
-      to: { type: 'string' },
-      'internal-domains': { type: 'string', default: '' },
-      'client-ip': { type: 'string', default: '127.0.0.1' },
-      helo: { type: 'string', default: 'localhost' },
-      time: { type: 'string' },
+      ...ENVELOPE_OPTIONS,
       rate: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -124,32 +169,11 @@ export async function runFeed(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw usageError('Name at least one file or directory to feed.');
   if (!(values.topic in TOPICS))
     throw usageError(`Unknown topic "${values.topic}"; one of: ${Object.keys(TOPICS).join(', ')}.`);
-  if (!ORIGINS.includes(values.origin as Origin)) throw usageError(`Unknown origin "${values.origin}".`);
   const rate = values.rate === undefined ? undefined : Number(values.rate);
   if (rate !== undefined && !(rate > 0))
     throw usageError(`--rate must be a positive number, got "${values.rate}".`);
-  const eventTime = values.time === undefined ? undefined : Date.parse(values.time);
-  if (eventTime !== undefined && Number.isNaN(eventTime))
-    throw usageError(`--time must be an ISO-8601 time, got "${values.time}".`);
-
   const config = loadRuntimeConfig();
-  const flags: EnvelopeFlags = {
-    tenantId: values.tenant,
-    origin: values.origin as Origin,
-    internalDomains: values['internal-domains']
-      .split(',')
-      .map((d) => d.trim().toLowerCase())
-      .filter(Boolean),
-    clientIp: values['client-ip'],
-    helo: values.helo,
-    maxRawBytes: config.maxRawBytes,
-    ...(values.submitter === undefined ? {} : { submitter: values.submitter }),
-    ...(values.sender === undefined ? {} : { sender: values.sender }),
-    ...(values.to === undefined
-      ? {}
-      : { recipients: values.to.split(',').map((a) => a.trim().toLowerCase()) }),
-    ...(eventTime === undefined ? {} : { eventTime }),
-  };
+  const flags = envelopeFlags(values, config.maxRawBytes, usageError);
   const events = readEvents(positionals, flags);
   if (values['dry-run']) {
     const { toJsonForm } = await import('@mailpools/schemas');

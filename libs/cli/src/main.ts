@@ -3,6 +3,7 @@ import { isMailpoolsError } from '@mailpools/core';
 import { runStackCli } from '@mailpools/stack';
 import { FEED_USAGE, runFeed } from './feed.ts';
 import { RESTRICTED_USAGE, runRestricted } from './restricted.ts';
+import { ROUTE_USAGE, runRoute, runSrs } from './route.ts';
 import { runStart } from './start.ts';
 
 const USAGE = `usage: mailpools <command> [...]
@@ -10,11 +11,15 @@ const USAGE = `usage: mailpools <command> [...]
   stack up|down|status      the local Kafka, schema registry and Redis
   feed <file|dir>...        produce events from JSON lines, .eml or mbox files
   restricted list|release   senders limit-counter restricted; release one (audited)
+  route <file>...           the pool a message would get and why (a dry run)
+  srs reverse <address>     verify an SRS address and print the original sender
   help                      this text
 
 ${FEED_USAGE}
 
-${RESTRICTED_USAGE}`;
+${RESTRICTED_USAGE}
+
+${ROUTE_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -28,6 +33,10 @@ export async function main(argv: string[]): Promise<number> {
         return await runFeed(rest);
       case 'restricted':
         return await runRestricted(rest);
+      case 'route':
+        return await runRoute(rest);
+      case 'srs':
+        return await runSrs(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -1,7 +1,8 @@
 // Tenant policy as data (KumoMTA/Rspamd style): platform defaults, then per-tenant overrides,
 // validated when loaded — a wrong field fails at start-up naming its path — then frozen.
 // Each service reads only its own section; sections grow with the services that need them.
-import { readFileSync } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { isIP } from 'node:net';
 import { MailpoolsError } from '@mailpools/core';
 
 export interface SpamPolicy {
@@ -78,10 +79,44 @@ export interface AuthPolicy {
   readonly verifyAll: boolean;
 }
 
+export const POOLS = ['NORMAL', 'HIGH_RISK', 'RELAY'] as const;
+export type PoolKey = (typeof POOLS)[number];
+
+export interface SourceIp {
+  readonly ip: string;
+  readonly weight: number;
+}
+
+export interface PoolSettings {
+  /** The friendly name a message trace shows, in the style of RegularRelayOutboundPool. */
+  readonly name: string;
+  readonly ips: readonly SourceIp[];
+}
+
+/** The router's rules, in the order they are tried; the first that matches decides. */
+export const ROUTING_RULES = ['blocked', 'ndr', 'no-a-no-mx', 'spam', 'unvouched-relay'] as const;
+export type RoutingRule = (typeof ROUTING_RULES)[number];
+
+export interface RoutingPolicy {
+  readonly pools: Readonly<Record<PoolKey, PoolSettings>>;
+  /** The friendly name of "not sent at all". */
+  readonly blockedName: string;
+  readonly rules: readonly RoutingRule[];
+  /** Over-limit mail: blocked (the current behaviour) or sent through the high-risk pool (the older one). */
+  readonly overLimit: 'blocked' | 'high-risk';
+  /** A sender domain DNS could not answer for: not penalised (ignore), or high-risk. */
+  readonly onDnsTempError: 'ignore' | 'high-risk';
+  /** An enrichment missing from the event (a stage skipped): ignore its rule, or send high-risk. */
+  readonly onMissingEnrichment: 'ignore' | 'high-risk';
+  /** Sender Rewriting Scheme; without a secret nothing is rewritten. */
+  readonly srs: { readonly secret: string; readonly maxAgeDays: number };
+}
+
 export interface TenantPolicy {
   readonly spam: SpamPolicy;
   readonly limits: LimitsPolicy;
   readonly auth: AuthPolicy;
+  readonly routing: RoutingPolicy;
   readonly directory: TenantDirectory;
 }
 
@@ -104,6 +139,19 @@ const BUILTIN_DEFAULTS: TenantPolicy = deepFreeze({
     outboundSpamPolicies: [],
   },
   auth: { verifyAll: true },
+  routing: {
+    pools: {
+      NORMAL: { name: 'RegularRelayOutboundPool', ips: [] },
+      HIGH_RISK: { name: 'HighRiskRelayOutboundPool', ips: [] },
+      RELAY: { name: 'ForwardedRelayOutboundPool', ips: [] },
+    },
+    blockedName: 'BlockedOutboundPool',
+    rules: [...ROUTING_RULES],
+    overLimit: 'blocked',
+    onDnsTempError: 'ignore',
+    onMissingEnrichment: 'ignore',
+    srs: { secret: '', maxAgeDays: 21 },
+  },
   directory: { licenses: 1, acceptedDomains: [], groups: {} },
 });
 
@@ -365,6 +413,97 @@ function directorySection(raw: unknown, base: TenantDirectory, at: Reader): Tena
   };
 }
 
+function oneOf<T extends string>(at: Reader, raw: unknown, values: readonly T[]): T {
+  if (!values.includes(raw as T))
+    throw at.error(`must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as T;
+}
+
+function routingSection(raw: unknown, base: RoutingPolicy, at: Reader): RoutingPolicy {
+  if (raw === undefined) return base;
+  const given = at.object(raw, [
+    'pools',
+    'blockedName',
+    'rules',
+    'overLimit',
+    'onDnsTempError',
+    'onMissingEnrichment',
+    'srs',
+  ]);
+  let pools = base.pools;
+  if (given.pools !== undefined) {
+    const byPool = at.at('pools').object(given.pools, POOLS);
+    const merged: Record<PoolKey, PoolSettings> = { ...base.pools };
+    pools = merged;
+    for (const [key, value] of Object.entries(byPool)) {
+      const here = at.at('pools').at(key);
+      const pool = here.object(value, ['name', 'ips']);
+      const basePool = base.pools[key as PoolKey];
+      let ips = basePool.ips;
+      if (pool.ips !== undefined) {
+        if (!Array.isArray(pool.ips)) throw here.at('ips').error('must be a list of { ip, weight }');
+        ips = pool.ips.map((item, i) => {
+          const entry = here.at('ips').at(i).object(item, ['ip', 'weight']);
+          const ip = here.at('ips').at(i).at('ip').text(entry.ip);
+          if (!isIP(ip))
+            throw here.at('ips').at(i).at('ip').error(`must be an IPv4 or IPv6 address, got "${ip}"`);
+          const weight =
+            entry.weight === undefined
+              ? 1
+              : here.at('ips').at(i).at('weight').number(entry.weight, 1, 1_000_000, true);
+          return { ip, weight };
+        });
+      }
+      merged[key as PoolKey] = {
+        name: pool.name === undefined ? basePool.name : here.at('name').text(pool.name),
+        ips,
+      };
+    }
+  }
+  let rules = base.rules;
+  if (given.rules !== undefined) {
+    if (!Array.isArray(given.rules))
+      throw at.at('rules').error(`must be a list of rules (${ROUTING_RULES.join(', ')})`);
+    rules = given.rules.map((rule, i) => oneOf(at.at('rules').at(i), rule, ROUTING_RULES));
+    const twice = rules.find((rule, i) => rules.indexOf(rule) !== i);
+    if (twice) throw at.at('rules').error(`names "${twice}" twice`);
+  }
+  let srs = base.srs;
+  if (given.srs !== undefined) {
+    const here = at.at('srs');
+    const value = here.object(given.srs, ['secret', 'maxAgeDays']);
+    const secret = value.secret === undefined ? base.srs.secret : here.at('secret').text(value.secret);
+    if (secret.length < 16)
+      throw here.at('secret').error('must be at least 16 characters (it signs every rewritten address)');
+    srs = {
+      secret,
+      maxAgeDays:
+        value.maxAgeDays === undefined
+          ? base.srs.maxAgeDays
+          : here.at('maxAgeDays').number(value.maxAgeDays, 1, 365, true),
+    };
+  }
+  return {
+    pools,
+    blockedName:
+      given.blockedName === undefined ? base.blockedName : at.at('blockedName').text(given.blockedName),
+    rules,
+    overLimit:
+      given.overLimit === undefined
+        ? base.overLimit
+        : oneOf(at.at('overLimit'), given.overLimit, ['blocked', 'high-risk'] as const),
+    onDnsTempError:
+      given.onDnsTempError === undefined
+        ? base.onDnsTempError
+        : oneOf(at.at('onDnsTempError'), given.onDnsTempError, ['ignore', 'high-risk'] as const),
+    onMissingEnrichment:
+      given.onMissingEnrichment === undefined
+        ? base.onMissingEnrichment
+        : oneOf(at.at('onMissingEnrichment'), given.onMissingEnrichment, ['ignore', 'high-risk'] as const),
+    srs,
+  };
+}
+
 function authSection(raw: unknown, base: AuthPolicy, at: Reader): AuthPolicy {
   if (raw === undefined) return base;
   const given = at.object(raw, ['verifyAll']);
@@ -374,12 +513,13 @@ function authSection(raw: unknown, base: AuthPolicy, at: Reader): AuthPolicy {
 }
 
 function tenantSection(raw: unknown, base: TenantPolicy, at: Reader): TenantPolicy {
-  const given = at.object(raw, ['spam', 'limits', 'auth', 'directory']);
+  const given = at.object(raw, ['spam', 'limits', 'auth', 'routing', 'directory']);
   const directory = directorySection(given.directory, base.directory, at.at('directory'));
   return deepFreeze({
     spam: spamSection(given.spam, base.spam, at.at('spam')),
     limits: limitsSection(given.limits, base.limits, directory, at.at('limits')),
     auth: authSection(given.auth, base.auth, at.at('auth')),
+    routing: routingSection(given.routing, base.routing, at.at('routing')),
     directory,
   });
 }
@@ -424,4 +564,29 @@ export function loadPolicy(env: Readonly<Record<string, string | undefined>> = p
 
 export function tenantPolicy(policy: Policy, tenantId: string): TenantPolicy {
   return policy.tenants[tenantId] ?? policy.defaults;
+}
+
+/**
+ * The policy in MAILPOOLS_POLICY_FILE, reloaded when the file changes (checked every
+ * `intervalMs`): a valid new version replaces the old one without a restart, an invalid one is
+ * reported and the old one stays. Returns the current policy's getter and a stop function.
+ */
+export function watchPolicy(
+  env: Readonly<Record<string, string | undefined>>,
+  report: { changed(policy: Policy): void; refused(error: MailpoolsError): void },
+  intervalMs = 1_000,
+): { current: () => Policy; stop: () => void } {
+  let policy = loadPolicy(env);
+  const file = env.MAILPOOLS_POLICY_FILE;
+  if (!file) return { current: () => policy, stop: () => undefined };
+  const onChange = () => {
+    try {
+      policy = loadPolicy(env);
+      report.changed(policy);
+    } catch (error) {
+      report.refused(error as MailpoolsError);
+    }
+  };
+  watchFile(file, { interval: intervalMs, persistent: false }, onChange);
+  return { current: () => policy, stop: () => unwatchFile(file, onChange) };
 }

@@ -172,6 +172,16 @@ export interface RuleEvaluation {
   inputs: Record<string, string>;
 }
 
+/** What the NDR-surge detector reads of a bounce. */
+export interface NdrFacts {
+  /** Enhanced status code, e.g. 5.1.1. */
+  status: string;
+  finalRecipientDomain: string;
+  remoteMta: null | string;
+  /** The bounced message is one the platform sent (false: backscatter of a forged sender). */
+  originalKnown: boolean;
+}
+
 /** The router's decision for one message: the pool it leaves through (or blocked) and why. */
 export interface PoolAssignment {
   messageId: string;
@@ -193,6 +203,13 @@ export interface PoolAssignment {
   rewrittenSender: null | string;
   isNdr: boolean;
   decidedAt: number;
+  /** For the message trace: who submitted it. */
+  submitter: string;
+  /** The envelope sender as submitted (before any SRS rewrite). */
+  sender: string;
+  fromHeader: string;
+  recipients: string[];
+  ndr: null | NdrFacts;
 }
 
 export type SurgePhase = 'STARTED' | 'UPDATED' | 'ENDED';
