@@ -10,12 +10,18 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { TOPICS } from '@mailpools/core';
 import { DEFAULT_POLICY } from '@mailpools/policy';
-import { type OutboundMessage, type PoolAssignment, Serde, unenriched } from '@mailpools/schemas';
+import { type OutboundMessage, type PoolAssignment, Serde } from '@mailpools/schemas';
 import { classify, DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '@mailpools/spam-classifier';
 import { loadCorpus } from '@mailpools/spam-classifier/corpus';
 import { loadModel } from '@mailpools/spam-classifier/model';
 import { createEventProducer, readTopic } from '@mailpools/stream';
-import { type ServiceProcess, startService, startTestDnsServer, testConfig } from '@mailpools/testkit';
+import {
+  type ServiceProcess,
+  sampleEvent,
+  startService,
+  startTestDnsServer,
+  testConfig,
+} from '@mailpools/testkit';
 import { dkimSign } from 'mailauth';
 
 interface ScenarioMessage {
@@ -64,25 +70,7 @@ async function corpusSpam(count: number): Promise<Buffer[]> {
 }
 
 function sampleLike(raw: Buffer): OutboundMessage {
-  return {
-    messageId: 'probe',
-    tenantId: 'contoso',
-    eventTime: T0,
-    submitter: '',
-    envelopeSender: '',
-    fromHeader: '',
-    recipients: [],
-    clientIp: '192.0.2.1',
-    helo: 'localhost',
-    connector: null,
-    origin: 'CLIENT_SUBMISSION',
-    messageClass: 'NORMAL',
-    dsn: null,
-    raw,
-    rawTruncated: false,
-    rawSize: raw.length,
-    ...unenriched(),
-  };
+  return { ...sampleEvent('probe', 100, T0), tenantId: 'contoso', raw, rawSize: raw.length };
 }
 
 test('every pool and every rule, end to end, each message routed exactly once', {
@@ -187,6 +175,8 @@ test('every pool and every rule, end to end, each message routed exactly once', 
             remoteMta: null,
             originalMessageId: 'orig',
             originalEnvelopeSender: null,
+            originalConnector: null,
+            originalClientIp: null,
           }
         : null,
       tenantId: 'contoso',

@@ -31,6 +31,10 @@ export interface DsnDetails {
   /** messageId of the bounced message when the platform knows it. */
   originalMessageId: null | string;
   originalEnvelopeSender: null | string;
+  /** The connector the bounced message came in through, when it did. */
+  originalConnector: null | string;
+  /** The IP the bounced message came from. */
+  originalClientIp: null | string;
 }
 
 export type SpamLabel = 'HAM' | 'SUSPICIOUS' | 'SPAM';
@@ -180,6 +184,11 @@ export interface NdrFacts {
   remoteMta: null | string;
   /** The bounced message is one the platform sent (false: backscatter of a forged sender). */
   originalKnown: boolean;
+  finalRecipient: string;
+  /** Who sent the bounced message. */
+  originalSender: null | string;
+  /** The connector, else the IP, the bounced message came in through. */
+  originalSource: null | string;
 }
 
 /** The router's decision for one message: the pool it leaves through (or blocked) and why. */

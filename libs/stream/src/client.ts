@@ -66,6 +66,8 @@ export interface ReadRecord {
   headers: Record<string, string>;
   partition: number;
   offset: string;
+  /** Kafka record timestamp (ms): when its producer created it. */
+  timestamp: number;
 }
 
 export interface ReadOptions {
@@ -106,6 +108,7 @@ export async function readTopic(config: RuntimeConfig, options: ReadOptions): Pr
             headers,
             partition: batch.partition,
             offset: m.offset,
+            timestamp: Number(m.timestamp),
           });
         }
         lastArrival = Date.now();

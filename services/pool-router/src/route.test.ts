@@ -122,6 +122,8 @@ for (const [name, overrides, pool, rule] of [
         remoteMta: null,
         originalMessageId: null,
         originalEnvelopeSender: null,
+        originalConnector: null,
+        originalClientIp: null,
       },
     },
     'HIGH_RISK',
@@ -347,6 +349,8 @@ test('NDR facts for the surge detector: status, the failed recipient domain, and
     remoteMta: 'mx.fabrikam.test',
     originalMessageId: null,
     originalEnvelopeSender: null,
+    originalConnector: null,
+    originalClientIp: null,
   };
   const { assignment } = route(event({ ...NDR, dsn }), policy, 1);
   assert.deepEqual(assignment.ndr, {
@@ -354,6 +358,9 @@ test('NDR facts for the surge detector: status, the failed recipient domain, and
     finalRecipientDomain: 'fabrikam.test',
     remoteMta: 'mx.fabrikam.test',
     originalKnown: false,
+    finalRecipient: 'nobody@fabrikam.test',
+    originalSender: null,
+    originalSource: null,
   });
   assert.equal(assignment.isNdr, true);
 });

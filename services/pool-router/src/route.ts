@@ -232,7 +232,8 @@ export function route(event: OutboundMessage, policy: Policy, decidedAt: number)
   const srs = rewrite(event, tenant, pool);
   if (srs.note) reasons.push(srs.note);
   const dsn = event.dsn;
-  const failedRecipient = dsn ? addressOf(dsn.finalRecipient) : '';
+  // RFC 3464: Final-Recipient is "address-type; address", e.g. "rfc822; bob@example.com".
+  const failedRecipient = dsn ? addressOf(dsn.finalRecipient.replace(/^\s*[a-z0-9-]+\s*;/i, '')) : '';
   return {
     assignment: {
       messageId: event.messageId,
@@ -264,6 +265,10 @@ export function route(event: OutboundMessage, policy: Policy, decidedAt: number)
               finalRecipientDomain: failedRecipient.slice(failedRecipient.lastIndexOf('@') + 1),
               remoteMta: dsn.remoteMta,
               originalKnown: dsn.originalMessageId !== null,
+              finalRecipient: failedRecipient,
+              originalSender:
+                dsn.originalEnvelopeSender === null ? null : addressOf(dsn.originalEnvelopeSender),
+              originalSource: dsn.originalConnector ?? dsn.originalClientIp,
             }
           : null,
     },

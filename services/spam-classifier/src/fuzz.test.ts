@@ -2,12 +2,13 @@
 // and hand-made pathological shapes, each must give a verdict that fits the schema, in bounded time.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { seededRandom } from '@mailpools/core';
 import { DEFAULT_POLICY } from '@mailpools/policy';
 import { typeOf } from '@mailpools/schemas';
 import { sampleEvent } from '@mailpools/testkit';
 import { classify, DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from './classify.ts';
 import { loadCorpus } from './corpus.ts';
-import { loadModel, seededRandom } from './model.ts';
+import { loadModel } from './model.ts';
 
 const deps = { model: loadModel(DEFAULT_MODEL_PATH), policy: () => DEFAULT_POLICY, extract: DEFAULT_EXTRACT };
 const verdictType = typeOf('OutboundMessage');

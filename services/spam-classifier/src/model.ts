@@ -2,6 +2,7 @@
 // whatever the vocabulary), trained with AdaGrad; deterministic for a given seed and data.
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { seededRandom } from '@mailpools/core';
 
 export const HASH_BITS = 20;
 const DIMS = 1 << HASH_BITS;
@@ -103,18 +104,6 @@ export function explain(model: SpamModel, x: Vector, top = 5): { feature: string
     if (best.length > top) best.pop();
   }
   return best.map((c) => ({ feature: c.feature, weight: Number(c.weight.toFixed(4)) }));
-}
-
-/** mulberry32: a small seeded generator, so a training run is reproducible. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface TrainOptions {

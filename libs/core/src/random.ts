@@ -1,0 +1,14 @@
+// One seeded generator for everything that must come out the same on every run: model training,
+// simulated traffic, generated benchmark data.
+
+/** mulberry32: a small seeded generator, small and fast. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
