@@ -29,7 +29,8 @@ for (let index = 0; index < traffic.minutes; index++) {
   for (const fact of facts) recent.set(fact.tenantId, index);
   const now = options.start + (index + 1) * MINUTE;
   const scopes = new Set([PLATFORM, ...(await store.activeScopes())]);
-  for (const [scope, last] of recent) if (index - last < 3) scopes.add(scope);
+  const longest = Math.max(...DEFAULT_DETECTOR.startWindowsMinutes);
+  for (const [scope, last] of recent) if (index - last < longest) scopes.add(scope);
   for (const scope of scopes) {
     const alert = await evaluate(store, scope, now);
     if (alert) alerts.push(alert);

@@ -54,8 +54,8 @@ export class MemoryNdrStore implements NdrStore {
       this.#seen.add(fact.id);
       added++;
       for (const scope of scopesOf(fact)) {
-        let minutes = this.#minutes.get(scope);
-        if (!minutes) this.#minutes.set(scope, (minutes = new Map()));
+        const minutes = this.#minutes.get(scope) ?? new Map<number, MinuteBucket>();
+        this.#minutes.set(scope, minutes);
         const minute = Math.floor(fact.at / MINUTE);
         let bucket = minutes.get(minute);
         if (!bucket) {
@@ -80,8 +80,8 @@ export class MemoryNdrStore implements NdrStore {
         bump(bucket.senders, fact.originalSender);
         bump(bucket.sources, fact.originalSource);
         bump(bucket.recipientDomains, domainOf(fact.finalRecipient));
-        let hours = this.#hours.get(scope);
-        if (!hours) this.#hours.set(scope, (hours = new Map()));
+        const hours = this.#hours.get(scope) ?? new Map<number, number>();
+        this.#hours.set(scope, hours);
         const hour = Math.floor(fact.at / HOUR);
         hours.set(hour, (hours.get(hour) ?? 0) + 1);
         if (!this.#first.has(scope) || fact.at < (this.#first.get(scope) as number))
