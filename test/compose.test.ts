@@ -15,18 +15,20 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const SERVICES_DIR = join(ROOT, 'services');
 const EXTENSION = 'x-mailpools-service';
-const INFRA = ['kafka', 'registry', 'redis'] as const;
+const INFRA = ['kafka', 'registry', 'redis', 'postgres'] as const;
 /** The variables docker-compose.yml may interpolate (its header documents them); anything else is a typo or an unescaped `$`. */
 const HOST_VARIABLES = new Set([
   'MAILPOOLS_KAFKA_HOST_PORT',
   'MAILPOOLS_REGISTRY_HOST_PORT',
   'MAILPOOLS_REDIS_HOST_PORT',
+  'MAILPOOLS_POSTGRES_HOST_PORT',
 ]);
 /** Where containers differ from the table's defaults (which point at the local stack on 127.0.0.1). */
 const IN_NETWORK: Readonly<Record<string, string>> = {
   KAFKA_BROKERS: 'kafka:9092',
   SCHEMA_REGISTRY_URL: 'http://registry:8080/apis/ccompat/v7',
   REDIS_URL: 'redis://redis:6379',
+  DATABASE_URL: 'postgres://postgres@postgres:5432/mailpools',
   MAILPOOLS_HTTP_HOST: '0.0.0.0',
   MAILPOOLS_HTTP_PORT: '9400',
 };

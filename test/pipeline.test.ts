@@ -22,6 +22,7 @@ import {
   startTestDnsServer,
   testConfig,
 } from '@mailpools/testkit';
+import { openTraceStore } from '@mailpools/trace-writer';
 import { dkimSign } from 'mailauth';
 
 interface ScenarioMessage {
@@ -48,7 +49,14 @@ const scenario = JSON.parse(
 const T0 = Date.UTC(2026, 10, 23, 9);
 const BODY =
   'Hi Bob,\r\n\r\nI had a look at the build failure from last night. The test in the parser module times out because the fixture file moved; I pushed a fix to the branch, can you review it when you have a minute?\r\n\r\nThanks,\r\nAlice';
-const SERVICES = ['spam-classifier', 'limit-counter', 'dns-checker', 'auth-verifier', 'pool-router'];
+const SERVICES = [
+  'spam-classifier',
+  'limit-counter',
+  'dns-checker',
+  'auth-verifier',
+  'pool-router',
+  'trace-writer',
+];
 
 /** Spam messages of the corpus's evaluation half that the model labels SPAM. */
 async function corpusSpam(count: number): Promise<Buffer[]> {
@@ -232,6 +240,39 @@ test('every pool and every rule, end to end, each message routed exactly once', 
     }
     const pools = new Set(assignments.map((a) => a.pool));
     assert.deepEqual([...pools].sort(), ['BLOCKED', 'HIGH_RISK', 'NORMAL', 'RELAY']);
+    // The message trace has every assignment, with its reasons, within seconds.
+    const trace = await openTraceStore(
+      process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/mailpools',
+      config.namespace,
+    );
+    try {
+      const deadline = Date.now() + 15_000;
+      let traced = await trace.find({
+        tenantId: 'contoso',
+        since: T0 - 86_400_000,
+        until: T0 + 2 * 86_400_000,
+        limit: 1_000,
+      });
+      while (traced.length < assignments.length && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        traced = await trace.find({
+          tenantId: 'contoso',
+          since: T0 - 86_400_000,
+          until: T0 + 2 * 86_400_000,
+          limit: 1_000,
+        });
+      }
+      assert.equal(traced.length, assignments.length);
+      const [blocked] = await trace.find({
+        messageId: 'limit-over',
+        since: T0 - 86_400_000,
+        until: T0 + 2 * 86_400_000,
+      });
+      assert.equal(blocked?.poolName, 'BlockedOutboundPool');
+      assert.ok(blocked?.trace.some((t) => t.rule === 'blocked' && t.matched));
+    } finally {
+      await trace.close();
+    }
   } finally {
     for (const service of services) assert.equal(await service.stop(), 0);
     await producer.close();

@@ -5,6 +5,7 @@ import { FEED_USAGE, runFeed } from './feed.ts';
 import { RESTRICTED_USAGE, runRestricted } from './restricted.ts';
 import { ROUTE_USAGE, runRoute, runSrs } from './route.ts';
 import { runStart } from './start.ts';
+import { runTrace, TRACE_USAGE } from './trace.ts';
 
 const USAGE = `usage: mailpools <command> [...]
   start                     the local stack (unless KAFKA_BROKERS is set) and every service, until Ctrl-C
@@ -13,13 +14,16 @@ const USAGE = `usage: mailpools <command> [...]
   restricted list|release   senders limit-counter restricted; release one (audited)
   route <file>...           the pool a message would get and why (a dry run)
   srs reverse <address>     verify an SRS address and print the original sender
+  trace [<message-id>] ...  which pool messages used and why (the message trace)
   help                      this text
 
 ${FEED_USAGE}
 
 ${RESTRICTED_USAGE}
 
-${ROUTE_USAGE}`;
+${ROUTE_USAGE}
+
+${TRACE_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -37,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runRoute(rest);
       case 'srs':
         return await runSrs(rest);
+      case 'trace':
+        return await runTrace(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -84,6 +84,18 @@ export const ENVIRONMENT = [
   ['MAILPOOLS_AUTH_TIMEOUT_MS', '5000', 'auth-verifier: time bound of the checks of one message.'],
   ['MAILPOOLS_AUTH_MTA', 'mailpools', 'auth-verifier: the authserv-id (host name) in the results.'],
   [
+    'DATABASE_URL',
+    'postgres://postgres@127.0.0.1:5432/mailpools',
+    'trace-writer: PostgreSQL for the message trace (the database is created when missing).',
+  ],
+  ['MAILPOOLS_TRACE_RETENTION_DAYS', '10', 'trace-writer: days of assignments kept (whole days are dropped).'],
+  ['MAILPOOLS_TRACE_API_PORT', '9480', 'trace-writer: port of the read-only trace API; 0 picks a free one.'],
+  [
+    'MAILPOOLS_TRACE_API_TOKEN',
+    '',
+    'trace-writer: the bearer token the trace API requires; unset: the API is off.',
+  ],
+  [
     'MAILPOOLS_DNS_SERVERS',
     '',
     'DNS resolvers, host[:port] comma-separated; unset: the nameservers of /etc/resolv.conf.',

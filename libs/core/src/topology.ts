@@ -35,6 +35,8 @@ export const STAGES: readonly StageTopology[] = [
   { service: 'auth-verifier', input: 'dnsChecked', outputs: ['verified'] },
   { service: 'pool-router', input: 'verified', outputs: ['routed'] },
   { service: 'ndr-surge-detector', input: 'routed', outputs: ['ndrSurges'] },
+  // Not a stage of the chain: it keeps every assignment for the message trace (PostgreSQL).
+  { service: 'trace-writer', input: 'routed', outputs: [] },
 ];
 
 /** Topics whose latest record per key is all that matters. */
@@ -70,8 +72,9 @@ export function allTopics(namespace: string, partitions: number): TopicSpec[] {
   for (const key of Object.keys(TOPICS) as TopicName[]) {
     specs.push({ topic: topicName(key, namespace), partitions, compacted: COMPACTED.has(key) });
   }
-  for (const stage of STAGES) {
-    specs.push({ topic: deadLetterTopic(topicName(stage.input, namespace)), partitions, compacted: false });
+  // Stages reading one topic share its dead-letter topic (the headers say which stage).
+  for (const input of new Set(STAGES.map((s) => s.input))) {
+    specs.push({ topic: deadLetterTopic(topicName(input, namespace)), partitions, compacted: false });
   }
   return specs;
 }
