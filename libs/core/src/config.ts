@@ -88,7 +88,11 @@ export const ENVIRONMENT = [
     'postgres://postgres@127.0.0.1:5432/mailpools',
     'trace-writer: PostgreSQL for the message trace (the database is created when missing).',
   ],
-  ['MAILPOOLS_TRACE_RETENTION_DAYS', '10', 'trace-writer: days of assignments kept (whole days are dropped).'],
+  [
+    'MAILPOOLS_TRACE_RETENTION_DAYS',
+    '10',
+    'trace-writer: days of assignments kept (whole days are dropped).',
+  ],
   ['MAILPOOLS_TRACE_API_PORT', '9480', 'trace-writer: port of the read-only trace API; 0 picks a free one.'],
   [
     'MAILPOOLS_TRACE_API_TOKEN',
