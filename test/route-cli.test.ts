@@ -1,38 +1,14 @@
 // `mailpools route` (a dry run of the decision, enrichments computed locally against a loopback
 // DNS server) and `mailpools srs reverse`, as an admin runs them.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { srsForward } from '@mailpools/pool-router/srs';
-import { startTestDnsServer } from '@mailpools/testkit';
+import { runMailpools, startTestDnsServer } from '@mailpools/testkit';
 
-const CLI = fileURLToPath(new URL('../bin/mailpools.ts', import.meta.url));
 const SECRET = 'a command-line test secret';
-
-/** Runs the CLI without blocking this process, which serves the DNS zone it asks. */
-function cli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 test('mailpools route explains the pool of a message without producing or counting anything', {
   timeout: 60_000,
@@ -46,12 +22,15 @@ test('mailpools route explains the pool of a message without producing or counti
   );
   try {
     const env = { MAILPOOLS_DNS_SERVERS: `${dns.host}:${dns.port}`, MAILPOOLS_DNS_TIMEOUT_MS: '500' };
-    const table = await cli(['route', eml, '--origin', 'FORWARDED', '--client-ip', '203.0.113.99'], env);
+    const table = await runMailpools(
+      ['route', eml, '--origin', 'FORWARDED', '--client-ip', '203.0.113.99'],
+      env,
+    );
     assert.equal(table.status, 0, table.stderr);
     assert.match(table.stdout, /pool +RELAY — ForwardedRelayOutboundPool/);
     assert.match(table.stdout, /MATCH +unvouched-relay +origin=FORWARDED acceptedDomain=false spf=none/);
     assert.match(table.stdout, /limits +not evaluated/);
-    const json = await cli(['route', eml, '--json'], env);
+    const json = await runMailpools(['route', eml, '--json'], env);
     assert.equal(json.status, 0, json.stderr);
     const assignment = JSON.parse(json.stdout.trim()) as {
       pool: string;
@@ -78,18 +57,18 @@ test('mailpools srs reverse restores what the router rewrote and refuses forgeri
   const sent = Date.UTC(2026, 10, 20);
   const address =
     srsForward('alice@fabrikam.test', 'fwd', 'contoso.test', sent, { secret: SECRET, maxAgeDays: 21 }) ?? '';
-  const ok = await cli(['srs', 'reverse', address, '--at', '2026-11-23T12:00:00Z'], env);
+  const ok = await runMailpools(['srs', 'reverse', address, '--at', '2026-11-23T12:00:00Z'], env);
   assert.equal(ok.status, 0, ok.stderr);
   assert.equal(ok.stdout.trim(), 'alice@fabrikam.test');
-  const forged = await cli(
+  const forged = await runMailpools(
     ['srs', 'reverse', address.replace('=alice@', '=eve@'), '--at', '2026-11-23T12:00:00Z'],
     env,
   );
   assert.equal(forged.status, 1);
   assert.match(forged.stderr, /MAILPOOLS_ERR_SRS_FORGED/);
-  const old = await cli(['srs', 'reverse', address, '--at', '2026-12-31T12:00:00Z'], env);
+  const old = await runMailpools(['srs', 'reverse', address, '--at', '2026-12-31T12:00:00Z'], env);
   assert.equal(old.status, 1);
   assert.match(old.stderr, /MAILPOOLS_ERR_SRS_EXPIRED/);
-  const unconfigured = await cli(['srs', 'reverse', address], {});
+  const unconfigured = await runMailpools(['srs', 'reverse', address], {});
   assert.match(unconfigured.stderr, /MAILPOOLS_ERR_SRS_NOT_CONFIGURED/);
 });

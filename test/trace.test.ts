@@ -3,16 +3,13 @@
 // routed topic adds nothing; days past the retention are dropped; the API refuses requests
 // without the token and malformed ones, with a code; `mailpools trace` shows the reasons.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { TOPICS } from '@mailpools/core';
 import type { PoolAssignment } from '@mailpools/schemas';
 import { createEventProducer } from '@mailpools/stream';
-import { freePort, scrapeMetric, startService, testConfig } from '@mailpools/testkit';
+import { freePort, runMailpools, scrapeMetric, startService, testConfig } from '@mailpools/testkit';
 import { openTraceStore } from '@mailpools/trace-writer';
 
-const CLI = fileURLToPath(new URL('../bin/mailpools.ts', import.meta.url));
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/mailpools';
 const TOKEN = 'test-token-of-the-trace-api';
 const NOW = Date.UTC(2026, 10, 23, 12);
@@ -41,26 +38,6 @@ function assignment(id: string, overrides: Partial<PoolAssignment>): PoolAssignm
     ndr: null,
     ...overrides,
   };
-}
-
-function cli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 }
 
 test('the message trace: stored, found every way, never twice, expired by day, behind a token', {
@@ -182,7 +159,7 @@ test('the message trace: stored, found every way, never twice, expired by day, b
     );
 
     // The CLI.
-    const shown = await cli(['trace', 'a2', '--until', new Date(NOW + DAY).toISOString()], {
+    const shown = await runMailpools(['trace', 'a2', '--until', new Date(NOW + DAY).toISOString()], {
       MAILPOOLS_NAMESPACE: config.namespace,
       DATABASE_URL,
     });
@@ -190,7 +167,7 @@ test('the message trace: stored, found every way, never twice, expired by day, b
     assert.match(shown.stdout, /pool +BLOCKED — BlockedOutboundPool/);
     assert.match(shown.stdout, /reply +550 5\.1\.8/);
     assert.match(shown.stdout, /no +spam +label=HAM score=0\.0200/);
-    const bad = await cli(['trace', '--pool', 'PURPLE'], {
+    const bad = await runMailpools(['trace', '--pool', 'PURPLE'], {
       MAILPOOLS_NAMESPACE: config.namespace,
       DATABASE_URL,
     });

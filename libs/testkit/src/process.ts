@@ -110,3 +110,25 @@ export async function measureEventsPerSecond(
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }
+
+/** Runs `mailpools <args>` as a user would, without blocking this process (which may serve what it asks). */
+export function runMailpools(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const cli = fileURLToPath(new URL('../../../bin/mailpools.ts', import.meta.url));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
