@@ -241,10 +241,7 @@ test('every pool and every rule, end to end, each message routed exactly once', 
     const pools = new Set(assignments.map((a) => a.pool));
     assert.deepEqual([...pools].sort(), ['BLOCKED', 'HIGH_RISK', 'NORMAL', 'RELAY']);
     // The message trace has every assignment, with its reasons, within seconds.
-    const trace = await openTraceStore(
-      process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/mailpools',
-      config.namespace,
-    );
+    const trace = await openTraceStore(config.databaseUrl, config.namespace);
     try {
       const deadline = Date.now() + 15_000;
       let traced = await trace.find({

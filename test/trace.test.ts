@@ -10,7 +10,6 @@ import { createEventProducer } from '@mailpools/stream';
 import { freePort, runMailpools, scrapeMetric, startService, testConfig } from '@mailpools/testkit';
 import { openTraceStore } from '@mailpools/trace-writer';
 
-const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/mailpools';
 const TOKEN = 'test-token-of-the-trace-api';
 const NOW = Date.UTC(2026, 10, 23, 12);
 const DAY = 86_400_000;
@@ -48,7 +47,7 @@ test('the message trace: stored, found every way, never twice, expired by day, b
   const env = {
     MAILPOOLS_NAMESPACE: config.namespace,
     MAILPOOLS_PARTITIONS: '2',
-    DATABASE_URL,
+    DATABASE_URL: config.databaseUrl,
     MAILPOOLS_TRACE_API_PORT: String(apiPort),
     MAILPOOLS_TRACE_API_TOKEN: TOKEN,
   };
@@ -76,7 +75,7 @@ test('the message trace: stored, found every way, never twice, expired by day, b
   ];
   const producer = await createEventProducer(config);
   const service = await startService('trace-writer', env);
-  const store = await openTraceStore(DATABASE_URL, config.namespace);
+  const store = await openTraceStore(config.databaseUrl, config.namespace);
   try {
     const topic = `${config.namespace}${TOPICS.routed}`;
     await producer.send(
@@ -161,7 +160,7 @@ test('the message trace: stored, found every way, never twice, expired by day, b
     // The CLI.
     const shown = await runMailpools(['trace', 'a2', '--until', new Date(NOW + DAY).toISOString()], {
       MAILPOOLS_NAMESPACE: config.namespace,
-      DATABASE_URL,
+      DATABASE_URL: config.databaseUrl,
     });
     assert.equal(shown.status, 0, shown.stderr);
     assert.match(shown.stdout, /pool +BLOCKED — BlockedOutboundPool/);
@@ -169,7 +168,7 @@ test('the message trace: stored, found every way, never twice, expired by day, b
     assert.match(shown.stdout, /no +spam +label=HAM score=0\.0200/);
     const bad = await runMailpools(['trace', '--pool', 'PURPLE'], {
       MAILPOOLS_NAMESPACE: config.namespace,
-      DATABASE_URL,
+      DATABASE_URL: config.databaseUrl,
     });
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /MAILPOOLS_ERR_TRACE_QUERY/);

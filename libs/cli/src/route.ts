@@ -3,7 +3,7 @@
 // produced or counted — with its whole trace; and the reversal of an SRS address.
 import { parseArgs } from 'node:util';
 import { enrich as verifyAuth } from '@mailpools/auth-verifier';
-import { type Logger, loadRuntimeConfig, MailpoolsError, type RuntimeConfig } from '@mailpools/core';
+import { type Logger, loadRuntimeConfig, MailpoolsError, type RuntimeConfig, setting } from '@mailpools/core';
 import { cacheLimitsFromEnv, nodeStyleResolve, Resolver, transportFromEnv } from '@mailpools/dns';
 import { enrich as checkDns } from '@mailpools/dns-checker';
 import { loadPolicy, tenantPolicy } from '@mailpools/policy';
@@ -41,7 +41,7 @@ async function enrichLocally(event: OutboundMessage, config: RuntimeConfig): Pro
       policy: () => policy,
       maxBytes: config.maxRawBytes,
       timeoutMs: 10_000,
-      mta: process.env.MAILPOOLS_AUTH_MTA || 'mailpools',
+      mta: setting(process.env, 'MAILPOOLS_AUTH_MTA'),
     });
   return enriched;
 }

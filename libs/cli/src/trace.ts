@@ -50,10 +50,7 @@ export async function runTrace(argv: string[], log: (line: string) => void = con
     },
   });
   const config = loadRuntimeConfig();
-  const store = await openTraceStore(
-    process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/mailpools',
-    config.namespace,
-  );
+  const store = await openTraceStore(config.databaseUrl, config.namespace);
   try {
     const rows = await store.find({
       messageId: positionals[0],

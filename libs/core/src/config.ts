@@ -9,6 +9,8 @@ export interface RuntimeConfig {
   readonly kafkaBrokers: readonly string[];
   readonly schemaRegistryUrl: string;
   readonly redisUrl: string;
+  /** PostgreSQL of the message trace. */
+  readonly databaseUrl: string;
   readonly delivery: DeliveryMode;
   /** Prefix for every topic name and consumer group id; isolates tests and environments. */
   readonly namespace: string;
@@ -133,13 +135,14 @@ function defaultOf(name: string): string {
   return entry[1];
 }
 
-function text(env: Env, name: string): string {
+/** A setting as text: its value in `env`, else its default from ENVIRONMENT. */
+export function setting(env: Env, name: string): string {
   const value = env[name];
   return value === undefined || value === '' ? defaultOf(name) : value.trim();
 }
 
 export function integer(env: Env, name: string, min: number, max: number): number {
-  const raw = text(env, name);
+  const raw = setting(env, name);
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw configError(name, `must be an integer from ${min} to ${max}, got "${raw}"`);
@@ -148,7 +151,7 @@ export function integer(env: Env, name: string, min: number, max: number): numbe
 }
 
 function url(env: Env, name: string, protocols: string[]): string {
-  const raw = text(env, name);
+  const raw = setting(env, name);
   let parsed: URL;
   try {
     parsed = new URL(raw);
@@ -162,7 +165,7 @@ function url(env: Env, name: string, protocols: string[]): string {
 }
 
 function brokers(env: Env): string[] {
-  const list = text(env, 'KAFKA_BROKERS')
+  const list = setting(env, 'KAFKA_BROKERS')
     .split(',')
     .map((b) => b.trim())
     .filter(Boolean);
@@ -175,7 +178,7 @@ function brokers(env: Env): string[] {
 }
 
 export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
-  const delivery = text(env, 'MAILPOOLS_DELIVERY');
+  const delivery = setting(env, 'MAILPOOLS_DELIVERY');
   if (delivery !== 'exactly-once' && delivery !== 'at-least-once') {
     throw configError('MAILPOOLS_DELIVERY', `must be "exactly-once" or "at-least-once", got "${delivery}"`);
   }
@@ -183,7 +186,7 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
   if (!/^[a-zA-Z0-9._-]*$/.test(namespace)) {
     throw configError('MAILPOOLS_NAMESPACE', 'may hold only letters, digits, ".", "_" and "-"');
   }
-  const logLevel = text(env, 'LOG_LEVEL');
+  const logLevel = setting(env, 'LOG_LEVEL');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw configError('LOG_LEVEL', `must be a pino level, got "${logLevel}"`);
   }
@@ -199,10 +202,11 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
     kafkaBrokers: Object.freeze(brokers(env)),
     schemaRegistryUrl: url(env, 'SCHEMA_REGISTRY_URL', ['http:', 'https:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     delivery,
     namespace,
     partitions: integer(env, 'MAILPOOLS_PARTITIONS', 1, 1000),
-    httpHost: text(env, 'MAILPOOLS_HTTP_HOST'),
+    httpHost: setting(env, 'MAILPOOLS_HTTP_HOST'),
     httpPort: integer(env, 'MAILPOOLS_HTTP_PORT', 0, 65_535),
     logLevel,
     maxRawBytes: integer(env, 'MAILPOOLS_MAX_RAW_BYTES', 1024, 64 * 1024 * 1024),

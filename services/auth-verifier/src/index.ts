@@ -1,6 +1,13 @@
 // auth-verifier: OutboundMessage from mail.outbound.dns-checked → with `auth` filled in →
 // mail.outbound.verified. Wiring only; the logic is in verify.ts.
-import { connectRedis, createLogger, createRedisClient, integer, loadRuntimeConfig } from '@mailpools/core';
+import {
+  connectRedis,
+  createLogger,
+  createRedisClient,
+  integer,
+  loadRuntimeConfig,
+  setting,
+} from '@mailpools/core';
 import { nodeStyleResolve, resolverFromEnv } from '@mailpools/dns';
 import { loadPolicy } from '@mailpools/policy';
 import { createEnrichmentStage, stopOnSignals } from '@mailpools/stream';
@@ -48,7 +55,7 @@ const deps = {
   policy: () => policy,
   maxBytes: integer(process.env, 'MAILPOOLS_AUTH_MAX_BYTES', 1_024, 64 * 1_048_576),
   timeoutMs: integer(process.env, 'MAILPOOLS_AUTH_TIMEOUT_MS', 50, 120_000),
-  mta: process.env.MAILPOOLS_AUTH_MTA || 'mailpools',
+  mta: setting(process.env, 'MAILPOOLS_AUTH_MTA'),
 };
 await connectRedis(redis, logger);
 logger.info({ policy: policy.version }, 'policy loaded');

@@ -3,12 +3,12 @@
 // then the p50/p99 of lookups by message id and by sender over them, the CLI's and the API's
 // queries. Last line: one JSON object.
 import { randomUUID } from 'node:crypto';
-import { progressBar, seededRandom } from '@mailpools/core';
+import { loadRuntimeConfig, progressBar, seededRandom } from '@mailpools/core';
 import type { PoolAssignment } from '@mailpools/schemas';
 import pg from 'pg';
 import { openTraceStore } from '../src/trace.ts';
 
-const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/mailpools';
+const DATABASE_URL = loadRuntimeConfig().databaseUrl;
 const PER_DAY = Number(process.env.BENCH_ROWS_PER_DAY ?? 1_000_000);
 const DAYS = 10;
 const WRITE_ROWS = 50_000;

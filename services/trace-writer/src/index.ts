@@ -4,7 +4,14 @@
 
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createLogger, integer, loadRuntimeConfig, MailpoolsError, wireStage } from '@mailpools/core';
+import {
+  createLogger,
+  integer,
+  loadRuntimeConfig,
+  MailpoolsError,
+  setting,
+  wireStage,
+} from '@mailpools/core';
 import type { PoolAssignment } from '@mailpools/schemas';
 import { createStage, stopOnSignals } from '@mailpools/stream';
 import { Counter } from 'prom-client';
@@ -15,9 +22,8 @@ const config = loadRuntimeConfig();
 const logger = createLogger(SERVICE, config.logLevel);
 const retentionDays = integer(process.env, 'MAILPOOLS_TRACE_RETENTION_DAYS', 1, 3_650);
 const apiPort = integer(process.env, 'MAILPOOLS_TRACE_API_PORT', 0, 65_535);
-const apiToken = process.env.MAILPOOLS_TRACE_API_TOKEN ?? '';
-const databaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/mailpools';
-const store = await openTraceStore(databaseUrl, config.namespace);
+const apiToken = setting(process.env, 'MAILPOOLS_TRACE_API_TOKEN');
+const store = await openTraceStore(config.databaseUrl, config.namespace);
 const applied = await store.migrate();
 logger.info({ schema: store.schema, applied }, 'trace schema up to date');
 
