@@ -3,7 +3,7 @@
 // computed offline from the same events, and replaying the whole topic must change none of them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { groupId, TOPICS } from '@mailpools/core';
+import { groupId, seededRandom, TOPICS } from '@mailpools/core';
 import { createLimitStore, limitsPrefix } from '@mailpools/limit-counter/store';
 import { type OutboundMessage, Serde } from '@mailpools/schemas';
 import { createEventProducer, readTopic, rewindGroup } from '@mailpools/stream';
@@ -17,11 +17,7 @@ const T0 = Date.UTC(2026, 10, 20);
 
 /** A seeded stream of events: 2 tenants, 40 submitters, 30 hours, inside every default limit. */
 function makeEvents(): OutboundMessage[] {
-  let seed = 7;
-  const random = () => {
-    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-    return seed / 2 ** 31;
-  };
+  const random = seededRandom(7);
   return Array.from({ length: EVENTS }, (_, index) => {
     const tenantId = index % 2 === 0 ? 'contoso' : 'fabrikam';
     const submitter = `user${Math.floor(random() * 20)}@${tenantId}.example`;

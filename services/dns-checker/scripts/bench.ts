@@ -4,7 +4,7 @@
 // drawn from 5,000 domains (Zipf-skewed, as real senders are), through dns-checker's own enrich().
 // Last line: one JSON object.
 import { randomUUID } from 'node:crypto';
-import { loadRuntimeConfig, progressBar } from '@mailpools/core';
+import { loadRuntimeConfig, progressBar, seededRandom } from '@mailpools/core';
 import { Resolver } from '@mailpools/dns';
 import { localStackUnlessConfigured } from '@mailpools/stack';
 import { sampleEvent, startTestDnsServer, type TestZones } from '@mailpools/testkit';
@@ -62,11 +62,7 @@ for (let i = 0; i < MISSES; i++) {
 missTimes.sort((a, b) => a - b);
 
 // (c) Replay: Zipf(s = 1) over the domains, with the same seed every run.
-let seed = 42;
-const random = () => {
-  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-  return seed / 2 ** 31;
-};
+const random = seededRandom(42);
 const weights = Array.from({ length: DOMAINS }, (_, i) => 1 / (i + 1));
 const cumulative: number[] = [];
 weights.reduce((sum, w, i) => {
