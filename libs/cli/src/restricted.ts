@@ -2,11 +2,10 @@
 // Redis holds the restrictions (what limit-counter checks); a release is published first, to
 // the compacted table and to the audit topic, and only then lifted, so no release goes unaudited.
 import { parseArgs } from 'node:util';
-import { loadRuntimeConfig, MailpoolsError, type RuntimeConfig, wireStage } from '@mailpools/core';
+import { loadRuntimeConfig, MailpoolsError, type RuntimeConfig, wireStage, withRedis } from '@mailpools/core';
 import { createLimitStore, limitsPrefix, type RestrictionEntry } from '@mailpools/limit-counter/store';
 import type { SenderRestriction } from '@mailpools/schemas';
 import { createEventProducer } from '@mailpools/stream';
-import { Redis } from 'ioredis';
 
 export const RESTRICTED_USAGE = `usage: mailpools restricted list [--tenant <id>] [--all] [--json]
        mailpools restricted release <sender> --by <admin> [--tenant <id>]
@@ -19,37 +18,20 @@ function usageError(message: string): MailpoolsError {
 
 const iso = (ms: number | null) => (ms === null ? 'until released' : new Date(ms).toISOString());
 
-async function withStore<T>(
+function withStore<T>(
   config: RuntimeConfig,
   work: (store: ReturnType<typeof createLimitStore>) => Promise<T>,
 ) {
-  const redis = new Redis(config.redisUrl, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-  });
-  redis.on('error', () => undefined); // reported by the command that fails
-  try {
-    await redis.connect().catch((error: Error) => {
-      throw new MailpoolsError(
-        'MAILPOOLS_ERR_REDIS_UNAVAILABLE',
-        `Redis at ${config.redisUrl} did not answer: ${error.message}.`,
-        {
-          hint: 'Set REDIS_URL to the Redis limit-counter uses (or start the local stack).',
-        },
-      );
-    });
-    return await work(
+  return withRedis(config.redisUrl, (redis) =>
+    work(
       createLimitStore(redis, {
         prefix: limitsPrefix(config.namespace),
         graceMs: 0,
         dedupTtlSeconds: 3600,
         maxDeferMinutes: 1,
       }),
-    );
-  } finally {
-    redis.disconnect();
-  }
+    ),
+  );
 }
 
 export async function runRestricted(argv: string[], now: () => number = Date.now): Promise<number> {

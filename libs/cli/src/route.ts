@@ -3,15 +3,21 @@
 // produced or counted — with its whole trace; and the reversal of an SRS address.
 import { parseArgs } from 'node:util';
 import { enrich as verifyAuth } from '@mailpools/auth-verifier';
-import { type Logger, loadRuntimeConfig, MailpoolsError, type RuntimeConfig, setting } from '@mailpools/core';
+import {
+  type Logger,
+  loadRuntimeConfig,
+  MailpoolsError,
+  type RuntimeConfig,
+  setting,
+  withRedis,
+} from '@mailpools/core';
 import { cacheLimitsFromEnv, nodeStyleResolve, Resolver, transportFromEnv } from '@mailpools/dns';
 import { enrich as checkDns } from '@mailpools/dns-checker';
 import { loadPolicy, tenantPolicy } from '@mailpools/policy';
 import { route } from '@mailpools/pool-router';
-import { srsReverse } from '@mailpools/pool-router/srs';
+import { srsKeyPrefix, srsReverse } from '@mailpools/pool-router/srs';
 import { type OutboundMessage, toJsonForm } from '@mailpools/schemas';
 import { classifierDepsFromEnv, enrich as classify } from '@mailpools/spam-classifier';
-import { Redis } from 'ioredis';
 import { ENVELOPE_OPTIONS, envelopeFlags, readEvents } from './feed.ts';
 
 export const ROUTE_USAGE = `usage: mailpools route <file.eml|event.json|mbox>... [feed's envelope options] [--json]
@@ -104,25 +110,17 @@ export async function runSrs(argv: string[], now: () => number = Date.now): Prom
       },
     );
   const config = loadRuntimeConfig();
-  const redis = new Redis(config.redisUrl, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-  });
-  redis.on('error', () => undefined);
-  try {
-    const lookup = async (key: string) => {
-      await redis.connect().catch(() => undefined);
-      return (await redis.get(`mailpools:${config.namespace}srs:${key}`)) ?? undefined;
-    };
-    const result = await srsReverse(positionals[0] as string, at, srs, lookup);
-    if (!result.ok)
-      throw new MailpoolsError(result.code, result.reason, {
-        hint: 'Refuse the bounce: it was not caused by mail this platform forwarded.',
-      });
-    console.log(result.original);
-    return 0;
-  } finally {
-    redis.disconnect();
-  }
+  // Only the short (bounces) form needs Redis, where the router kept its original.
+  const lookup = (key: string) =>
+    withRedis(
+      config.redisUrl,
+      async (redis) => (await redis.get(`${srsKeyPrefix(config.namespace)}${key}`)) ?? undefined,
+    );
+  const result = await srsReverse(positionals[0] as string, at, srs, lookup);
+  if (!result.ok)
+    throw new MailpoolsError(result.code, result.reason, {
+      hint: 'Refuse the bounce: it was not caused by mail this platform forwarded.',
+    });
+  console.log(result.original);
+  return 0;
 }

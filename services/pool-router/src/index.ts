@@ -14,6 +14,7 @@ import type { OutboundMessage } from '@mailpools/schemas';
 import { createStage, perRecord, stopOnSignals } from '@mailpools/stream';
 import { Counter } from 'prom-client';
 import { route } from './route.ts';
+import { srsKeyPrefix } from './srs.ts';
 
 const SERVICE = 'pool-router';
 const config = loadRuntimeConfig();
@@ -24,7 +25,7 @@ const policy = watchPolicy(process.env, {
     logger.error({ code: error.code }, `policy change refused, keeping the previous one: ${error.message}`),
 });
 const redis = createRedisClient(config.redisUrl, logger, 'partitions pause and retry');
-const srsPrefix = `mailpools:${config.namespace}srs:`;
+const srsPrefix = srsKeyPrefix(config.namespace);
 const wired = wireStage(SERVICE, config.namespace, config.partitions);
 const routed = wired.outputs.routed as string;
 

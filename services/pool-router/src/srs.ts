@@ -56,6 +56,11 @@ function split(address: string): [string, string] {
   return [address.slice(0, at), address.slice(at + 1).toLowerCase()];
 }
 
+/** Where the router keeps the originals of short-form addresses in Redis (the key follows). */
+export function srsKeyPrefix(namespace: string): string {
+  return `mailpools:${namespace}srs:`;
+}
+
 /** The forwarded form, or undefined when its local part would be longer than 64 characters. */
 export function srsForward(
   original: string,
