@@ -42,7 +42,6 @@ const stage = createStage<OutboundMessage>({
       records.map((r) => r.value),
       { store, policy: () => policy },
     );
-    roundTrips.inc();
     return results.map(({ event, restriction, duplicate }) => {
       const verdict = event.limits;
       decisions.inc({ decision: verdict?.decision ?? 'none', limit: verdict?.limit ?? 'none' });
@@ -98,10 +97,15 @@ const duplicates = new Counter({
   help: 'Events already counted (replays after a crash or rebalance): answered from the stored verdict.',
   registers: [stage.metrics.registry],
 });
-const roundTrips = new Counter({
+new Counter({
   name: 'mailpools_limits_redis_round_trips_total',
   help: 'Redis round trips of the counting (one per batch).',
   registers: [stage.metrics.registry],
+  // The store counts its calls; the metric reads that count when scraped.
+  collect() {
+    this.reset();
+    this.inc(store.roundTrips());
+  },
 });
 
 await connectRedis(redis, logger);

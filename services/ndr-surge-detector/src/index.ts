@@ -64,12 +64,15 @@ async function handle(assignments: PoolAssignment[]): Promise<OutputRecord[][]> 
   ndrs.inc(await store.add(facts));
   // Event time: the batch's latest assignment.
   const now = Math.max(...assignments.map((a) => a.eventTime));
-  const scopes = new Set([PLATFORM, ...facts.map((f) => f.tenantId), ...(await store.activeScopes())]);
+  const active = new Set(await store.activeScopes());
+  const scopes = new Set([PLATFORM, ...facts.map((f) => f.tenantId), ...active]);
   const alerts: NdrSurgeAlert[] = [];
   for (const scope of scopes) {
     const alert = await evaluate(store, scope, now);
     if (!alert) continue;
     alerts.push(alert);
+    if (alert.phase === 'STARTED') active.add(scope);
+    if (alert.phase === 'ENDED') active.delete(scope);
     alertsTotal.inc({ phase: alert.phase, cause: alert.likelyCause, scope: alert.scope });
     logger.warn(
       {
@@ -84,7 +87,7 @@ async function handle(assignments: PoolAssignment[]): Promise<OutputRecord[][]> 
       `NDR surge ${alert.phase.toLowerCase()}`,
     );
   }
-  activeSurges.set((await store.activeScopes()).length);
+  activeSurges.set(active.size);
   // The alerts go out with the batch's last record, so they commit with the whole batch.
   return assignments.map((_, i) =>
     i === assignments.length - 1
