@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
+import type { Origin } from './generated.ts';
 
 export const SCHEMAS_DIR = fileURLToPath(new URL('../../../schemas/', import.meta.url));
 
@@ -60,4 +61,12 @@ export function fullNameOf(name: RecordName): string {
 /** What a stage fills in, as the platform submits a message: nothing yet. */
 export function unenriched(): { spam: null; limits: null; dns: null; auth: null; hops: [] } {
   return { spam: null, limits: null, dns: null, auth: null, hops: [] };
+}
+
+/**
+ * Mail the platform passes on for someone else (forwarded, relayed, or from an on-premises
+ * connector): it goes to the relay pool unless the platform can vouch for its sender (MISSION.md).
+ */
+export function isRelayedOrigin(origin: Origin): boolean {
+  return origin === 'FORWARDED' || origin === 'RELAYED' || origin === 'ON_PREMISES_CONNECTOR';
 }

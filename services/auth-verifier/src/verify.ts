@@ -4,7 +4,12 @@
 // domain. The relay-pool decision itself is the router's.
 import { type NodeStyleResolve, normaliseDomain, senderDomainOf } from '@mailpools/dns';
 import { type Policy, tenantPolicy } from '@mailpools/policy';
-import type { AuthVerdict, DkimSignature, Origin, OutboundMessage } from '@mailpools/schemas';
+import {
+  type AuthVerdict,
+  type DkimSignature,
+  isRelayedOrigin,
+  type OutboundMessage,
+} from '@mailpools/schemas';
 import { authenticate, spf } from 'mailauth';
 
 export interface VerifyDeps {
@@ -17,9 +22,6 @@ export interface VerifyDeps {
   /** The authserv-id of the results. */
   readonly mta: string;
 }
-
-/** Mail that reaches the relay pool unless it can be vouched for (MISSION.md). */
-const FORWARDED: ReadonlySet<Origin> = new Set(['FORWARDED', 'RELAYED', 'ON_PREMISES_CONNECTOR']);
 
 /** The IP SPF is evaluated against: under enhanced filtering, the one before the third-party hop. */
 export function spfClientIp(event: Pick<OutboundMessage, 'clientIp' | 'connector'>): string {
@@ -106,7 +108,7 @@ export async function verify(event: OutboundMessage, deps: VerifyDeps): Promise<
   let status: AuthVerdict['status'] = 'VERIFIED';
   let statusReason: string | null = null;
   let checks = NOT_CHECKED;
-  if (!tenant.auth.verifyAll && !FORWARDED.has(event.origin)) {
+  if (!tenant.auth.verifyAll && !isRelayedOrigin(event.origin)) {
     status = 'SKIPPED';
     statusReason = 'the tenant verifies forwarded and relayed mail only';
   } else if (event.rawTruncated || event.raw.length > deps.maxBytes) {

@@ -11,11 +11,14 @@ import {
   type TenantPolicy,
   tenantPolicy,
 } from '@mailpools/policy';
-import type { Origin, OutboundMessage, Pool, PoolAssignment, RuleEvaluation } from '@mailpools/schemas';
+import {
+  isRelayedOrigin,
+  type OutboundMessage,
+  type Pool,
+  type PoolAssignment,
+  type RuleEvaluation,
+} from '@mailpools/schemas';
 import { srsBounces, srsForward } from './srs.ts';
-
-/** Mail the platform relays for someone else: it goes to the relay pool unless vouched for. */
-const RELAYED: ReadonlySet<Origin> = new Set(['FORWARDED', 'RELAYED', 'ON_PREMISES_CONNECTOR']);
 
 interface RuleOutcome {
   readonly matched: boolean;
@@ -121,7 +124,7 @@ const RULES: Readonly<Record<RoutingRule, Rule>> = {
   },
 
   'unvouched-relay': (event, tenant) => {
-    const relayed = RELAYED.has(event.origin);
+    const relayed = isRelayedOrigin(event.origin);
     const auth = event.auth;
     if (relayed && !auth) return missing(tenant, 'auth');
     const inputs = {
@@ -169,7 +172,7 @@ function rewrite(
   pool: Pool,
 ): { sender: string | null; note: string; record?: SrsRecord } {
   const auth = event.auth;
-  if (!RELAYED.has(event.origin) || !auth?.vouched || pool === 'RELAY' || pool === 'BLOCKED')
+  if (!isRelayedOrigin(event.origin) || !auth?.vouched || pool === 'RELAY' || pool === 'BLOCKED')
     return { sender: null, note: '' };
   if (auth.acceptedDomain || !event.envelopeSender) return { sender: null, note: '' };
   const { srs } = tenant.routing;
