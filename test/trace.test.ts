@@ -9,6 +9,7 @@ import type { PoolAssignment } from '@mailpools/schemas';
 import { createEventProducer } from '@mailpools/stream';
 import { freePort, runMailpools, scrapeMetric, startService, testConfig } from '@mailpools/testkit';
 import { openTraceStore } from '@mailpools/trace-writer';
+import pg from 'pg';
 
 const TOKEN = 'test-token-of-the-trace-api';
 const NOW = Date.UTC(2026, 10, 23, 12);
@@ -176,5 +177,29 @@ test('the message trace: stored, found every way, never twice, expired by day, b
     assert.equal(await service.stop(), 0);
     await producer.close();
     await store.close();
+  }
+});
+
+test('replicas starting at once on a database that does not exist yet all open it and migrate it once', {
+  timeout: 60_000,
+}, async () => {
+  const config = testConfig({});
+  const url = new URL(config.databaseUrl);
+  url.pathname = `/mailpools_race_${config.namespace.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+  const stores = await Promise.all(
+    Array.from({ length: 4 }, () => openTraceStore(url.toString(), config.namespace)),
+  );
+  try {
+    const applied = await Promise.all(stores.map((store) => store.migrate()));
+    assert.equal(applied.flat().length, new Set(applied.flat()).size, 'each migration applied once');
+    assert.ok(applied.flat().length > 0);
+  } finally {
+    await Promise.all(stores.map((store) => store.close()));
+    const admin = new URL(url);
+    admin.pathname = '/postgres';
+    const client = new pg.Client({ connectionString: admin.toString() });
+    await client.connect();
+    await client.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}"`);
+    await client.end();
   }
 });

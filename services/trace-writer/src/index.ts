@@ -15,7 +15,7 @@ import {
 import type { PoolAssignment } from '@mailpools/schemas';
 import { createStage, stopOnSignals } from '@mailpools/stream';
 import { Counter } from 'prom-client';
-import { checkQuery, openTraceStore, type TraceQuery } from './trace.ts';
+import { checkQuery, openTraceStore, type TraceQuery, type TraceStore } from './trace.ts';
 
 const SERVICE = 'trace-writer';
 const config = loadRuntimeConfig();
@@ -23,9 +23,26 @@ const logger = createLogger(SERVICE, config.logLevel);
 const retentionDays = integer(process.env, 'MAILPOOLS_TRACE_RETENTION_DAYS', 1, 3_650);
 const apiPort = integer(process.env, 'MAILPOOLS_TRACE_API_PORT', 0, 65_535);
 const apiToken = setting(process.env, 'MAILPOOLS_TRACE_API_TOKEN');
-const store = await openTraceStore(config.databaseUrl, config.namespace);
-const applied = await store.migrate();
-logger.info({ schema: store.schema, applied }, 'trace schema up to date');
+const store = await openTraceStoreRetrying();
+
+/** PostgreSQL not up yet at start-up is waited for, with backoff, like any transient failure. */
+async function openTraceStoreRetrying(): Promise<TraceStore> {
+  for (let attempt = 1; ; attempt++) {
+    let opened: TraceStore | undefined;
+    try {
+      opened = await openTraceStore(config.databaseUrl, config.namespace);
+      const applied = await opened.migrate();
+      logger.info({ schema: opened.schema, applied }, 'trace schema up to date');
+      return opened;
+    } catch (error) {
+      await opened?.close().catch(() => undefined);
+      if (!(error instanceof MailpoolsError) || !error.retriable) throw error;
+      const waitMs = Math.min(30_000, 250 * 2 ** attempt);
+      logger.warn({ code: error.code, attempt, waitMs }, error.message);
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+  }
+}
 
 const wired = wireStage(SERVICE, config.namespace, config.partitions);
 let latestEventTime = 0;

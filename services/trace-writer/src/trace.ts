@@ -58,7 +58,9 @@ async function ensureDatabase(url: string): Promise<void> {
       await client
         .query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`)
         .catch((error: { code?: string }) => {
-          if (error.code !== '42P04') throw error; // created meanwhile by another replica
+          // Created meanwhile by another replica: PostgreSQL says so as 42P04, or as a unique
+          // violation on pg_database when both CREATE DATABASE statements ran at once.
+          if (error.code !== '42P04' && error.code !== '23505') throw error;
         });
   } finally {
     await client.end();
