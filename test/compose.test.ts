@@ -16,12 +16,16 @@ const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const SERVICES_DIR = join(ROOT, 'services');
 const EXTENSION = 'x-mailpools-service';
 const INFRA = ['kafka', 'registry', 'redis', 'postgres'] as const;
+/** What operators look at; the services do not wait for it. */
+const MONITORING = ['prometheus', 'grafana'] as const;
 /** The variables docker-compose.yml may interpolate (its header documents them); anything else is a typo or an unescaped `$`. */
 const HOST_VARIABLES = new Set([
   'MAILPOOLS_KAFKA_HOST_PORT',
   'MAILPOOLS_REGISTRY_HOST_PORT',
   'MAILPOOLS_REDIS_HOST_PORT',
   'MAILPOOLS_POSTGRES_HOST_PORT',
+  'MAILPOOLS_PROMETHEUS_HOST_PORT',
+  'MAILPOOLS_GRAFANA_HOST_PORT',
 ]);
 /** Where containers differ from the table's defaults (which point at the local stack on 127.0.0.1). */
 const IN_NETWORK: Readonly<Record<string, string>> = {
@@ -271,7 +275,7 @@ test(`the ${EXTENSION} extension carries the whole configuration table and stays
 
 test('every folder in services/ with src/index.ts is a Compose service, and every other service is a folder', () => {
   const applications = Object.keys(services)
-    .filter((name) => !(INFRA as readonly string[]).includes(name))
+    .filter((name) => !([...INFRA, ...MONITORING] as readonly string[]).includes(name))
     .sort();
   assert.deepEqual(
     applications,
@@ -295,3 +299,50 @@ for (const name of folders) {
     assertHealthz(service, where);
   });
 }
+
+test('Prometheus scrapes every service through Docker DNS (so --scale needs no change) with the rules; Grafana gets the data source and dashboards', () => {
+  const prometheus = dict(services.prometheus, 'services.prometheus');
+  assert.ok(commandOf(prometheus).includes('--config.file=/etc/prometheus/mailpools/prometheus.yml'));
+  assert.deepEqual(prometheus.volumes, ['./deploy/prometheus:/etc/prometheus/mailpools:ro']);
+  const config = parseDocument(
+    readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8'),
+  ).toJS() as {
+    rule_files: string[];
+    scrape_configs: {
+      job_name: string;
+      dns_sd_configs?: { names: string[]; port: number; type: string }[];
+    }[];
+  };
+  assert.deepEqual(config.rule_files, ['alerts.yml']);
+  const job = config.scrape_configs.find((j) => j.job_name === 'mailpools');
+  const discovery = job?.dns_sd_configs?.[0];
+  assert.deepEqual([...(discovery?.names ?? [])].sort(), folders, 'every service is scraped');
+  assert.deepEqual([discovery?.type, discovery?.port], ['A', 9400], 'every replica, on the metrics port');
+
+  const grafana = dict(services.grafana, 'services.grafana');
+  assert.deepEqual(grafana.volumes, [
+    './deploy/grafana/provisioning:/etc/grafana/provisioning:ro',
+    './deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro',
+  ]);
+  for (const mounted of ['deploy/grafana/provisioning/datasources', 'deploy/grafana/provisioning/dashboards'])
+    assert.ok(existsSync(join(ROOT, mounted)), `${mounted} exists`);
+  const provider = parseDocument(
+    readFileSync(join(ROOT, 'deploy/grafana/provisioning/dashboards/mailpools.yml'), 'utf8'),
+  ).toJS() as { providers: { options: { path: string } }[] };
+  assert.equal(provider.providers[0]?.options.path, '/var/lib/grafana/dashboards');
+  const datasource = parseDocument(
+    readFileSync(join(ROOT, 'deploy/grafana/provisioning/datasources/prometheus.yml'), 'utf8'),
+  ).toJS() as { datasources: { url: string }[] };
+  assert.equal(
+    datasource.datasources[0]?.url,
+    'http://prometheus:9090',
+    'Grafana reaches the Compose Prometheus',
+  );
+  for (const name of MONITORING) {
+    const healthcheck = dict(
+      dict(services[name], `services.${name}`).healthcheck,
+      `services.${name}.healthcheck`,
+    );
+    assert.ok(Array.isArray(healthcheck.test), `services.${name}.healthcheck.test`);
+  }
+});

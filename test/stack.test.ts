@@ -1,12 +1,13 @@
 // The local stack, started in isolation: its own stack dir, ports nobody uses and its own Redis, so a
 // shared stack that other tests use is never touched.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import {
   runStackCli,
   type StackOptions,
@@ -53,16 +54,20 @@ function running(pid: number): boolean {
   }
 }
 
-/** Live processes whose command line carries this stack's tag. */
+/** Live processes whose command line carries this stack's tag (PostgreSQL's: its data directory). */
 function taggedPids(stackDir: string): number[] {
   const tag = `mailpools.stack=${stackDir}`;
+  const postgresData = `-D ${join(stackDir, 'data', 'postgres')} `;
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map(Number)
     .filter((pid) => {
       try {
         const line = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-        return (line.includes(`-D${tag} `) || line.trimEnd().endsWith(tag)) && running(pid);
+        return (
+          (line.includes(`-D${tag} `) || line.trimEnd().endsWith(tag) || line.includes(postgresData)) &&
+          running(pid)
+        );
       } catch {
         return false;
       }
@@ -74,20 +79,21 @@ function pidsOf(report: StackReport): Record<string, number | null> {
   return Object.fromEntries(report.parts.map((part) => [part.part, part.pid]));
 }
 
-const [kafkaPort, kafkaControllerPort, registryPort, redisPort] = (await freePorts(4)) as [
-  number,
-  number,
-  number,
-  number,
-];
+const [kafkaPort, kafkaControllerPort, registryPort, redisPort, postgresPort, kafkaSaslPort] =
+  (await freePorts(6)) as [number, number, number, number, number, number];
 const stackDir = mkdtempSync(join(tmpdir(), 'mailpools-stack-test-'));
+// Under root the stack's PostgreSQL runs as the postgres user, who must reach its data directory.
+chmodSync(stackDir, 0o755);
 const options: StackOptions = {
   stackDir,
   kafkaPort,
   kafkaControllerPort,
+  kafkaSaslPort,
   registryPort,
   redisPort,
   redisUrl: null, // our own Redis even when REDIS_URL is set in the environment
+  postgresPort,
+  databaseUrl: null, // and our own PostgreSQL even when DATABASE_URL is set
   log: (line) => console.log(`[stack] ${line}`),
 };
 
@@ -102,7 +108,8 @@ test('up twice gives one stack whose endpoints answer; down stops it all and fre
   const first = await stackUp(options);
   assert.equal(first.ready, true);
   const pids = pidsOf(first);
-  for (const part of ['kafka', 'registry', 'redis']) assert.equal(typeof pids[part], 'number', `${part} pid`);
+  for (const part of ['kafka', 'registry', 'redis', 'postgres'])
+    assert.equal(typeof pids[part], 'number', `${part} pid`);
 
   const second = await stackUp(options);
   assert.deepEqual(pidsOf(second), pids, 'a second up leaves the running stack alone');
@@ -119,6 +126,7 @@ test('up twice gives one stack whose endpoints answer; down stops it all and fre
     kafkaBrokers: [`127.0.0.1:${kafkaPort}`],
     schemaRegistryUrl: `http://127.0.0.1:${registryPort}/apis/ccompat/v7`,
     redisUrl: `redis://127.0.0.1:${redisPort}`,
+    databaseUrl: `postgres://postgres@127.0.0.1:${postgresPort}/mailpools`,
   });
 
   // Kafka: a Metadata request is answered and lists the broker.
@@ -145,6 +153,26 @@ test('up twice gives one stack whose endpoints answer; down stops it all and fre
     redis.disconnect();
   }
 
+  // PostgreSQL: the trace writer's database can be created, written and read.
+  const admin = new pg.Client({
+    connectionString: endpoints.databaseUrl.replace(/\/mailpools$/, '/postgres'),
+  });
+  await admin.connect();
+  try {
+    await admin.query('CREATE DATABASE mailpools');
+  } finally {
+    await admin.end();
+  }
+  const database = new pg.Client({ connectionString: endpoints.databaseUrl });
+  await database.connect();
+  try {
+    await database.query('CREATE TABLE probe (id text)');
+    await database.query("INSERT INTO probe VALUES ('ok')");
+    assert.deepEqual((await database.query('SELECT id FROM probe')).rows, [{ id: 'ok' }]);
+  } finally {
+    await database.end();
+  }
+
   const status = await stackStatus(options);
   assert.equal(status.ready, true);
   assert.deepEqual(pidsOf(status), pids);
@@ -159,7 +187,7 @@ test('up twice gives one stack whose endpoints answer; down stops it all and fre
   );
   for (const pid of Object.values(pids)) assert.equal(running(Number(pid)), false, `pid ${pid} is gone`);
   assert.deepEqual(taggedPids(stackDir), []);
-  for (const port of [kafkaPort, kafkaControllerPort, registryPort, redisPort]) {
+  for (const port of [kafkaPort, kafkaControllerPort, kafkaSaslPort, registryPort, redisPort, postgresPort]) {
     assert.equal(await portIsFree(port), true, `port ${port} is free again`);
   }
   assert.equal((await stackStatus(options)).ready, false);

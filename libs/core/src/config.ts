@@ -4,10 +4,26 @@ import { MailpoolsError } from './errors.ts';
 
 export type DeliveryMode = 'exactly-once' | 'at-least-once';
 
+export type KafkaSecurityProtocol = 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
+
+/** How to reach Kafka, in Kafka's own terms; TLS trusts the system CAs plus NODE_EXTRA_CA_CERTS. */
+export interface KafkaSecurity {
+  readonly protocol: KafkaSecurityProtocol;
+  /** With SASL_*: the mechanism and the credentials. */
+  readonly sasl?: {
+    readonly mechanism: 'scram-sha-256' | 'scram-sha-512' | 'plain';
+    readonly username: string;
+    readonly password: string;
+  };
+}
+
 export interface RuntimeConfig {
   /** Kafka bootstrap brokers. */
   readonly kafkaBrokers: readonly string[];
+  readonly kafkaSecurity: KafkaSecurity;
   readonly schemaRegistryUrl: string;
+  /** Basic-auth credentials of the registry, when it asks for them. */
+  readonly schemaRegistryAuth?: { readonly username: string; readonly password: string };
   readonly redisUrl: string;
   /** PostgreSQL of the message trace. */
   readonly databaseUrl: string;
@@ -34,10 +50,20 @@ export interface RuntimeConfig {
 export const ENVIRONMENT = [
   ['KAFKA_BROKERS', '127.0.0.1:9092', 'Comma-separated Kafka bootstrap servers. Unset: the local stack.'],
   [
+    'KAFKA_SECURITY_PROTOCOL',
+    'PLAINTEXT',
+    '`PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or `SASL_SSL` (SASL over TLS), as the broker listener says.',
+  ],
+  ['KAFKA_SASL_MECHANISM', 'SCRAM-SHA-512', 'With SASL_*: `SCRAM-SHA-512`, `SCRAM-SHA-256` or `PLAIN`.'],
+  ['KAFKA_SASL_USERNAME', '', 'With SASL_*: the Kafka user.'],
+  ['KAFKA_SASL_PASSWORD', '', 'With SASL_*: its password (never logged).'],
+  [
     'SCHEMA_REGISTRY_URL',
     'http://127.0.0.1:8081/apis/ccompat/v7',
     'Confluent-compatible schema registry API.',
   ],
+  ['SCHEMA_REGISTRY_USERNAME', '', 'Basic-auth user of the registry, when it asks for one.'],
+  ['SCHEMA_REGISTRY_PASSWORD', '', 'Its password (never logged).'],
   ['REDIS_URL', 'redis://127.0.0.1:6380', 'Redis for counters, caches and restrictions.'],
   ['MAILPOOLS_DELIVERY', 'exactly-once', '`exactly-once` (Kafka transactions) or `at-least-once`.'],
   ['MAILPOOLS_NAMESPACE', '', 'Prefix of every topic and consumer group id.'],
@@ -87,8 +113,8 @@ export const ENVIRONMENT = [
   ['MAILPOOLS_AUTH_MTA', 'mailpools', 'auth-verifier: the authserv-id (host name) in the results.'],
   [
     'DATABASE_URL',
-    'postgres://postgres@127.0.0.1:5432/mailpools',
-    'trace-writer: PostgreSQL for the message trace (the database is created when missing).',
+    'postgres://postgres@127.0.0.1:5433/mailpools',
+    "trace-writer: PostgreSQL for the message trace (the database is created when missing); by default the local stack's own.",
   ],
   [
     'MAILPOOLS_TRACE_RETENTION_DAYS',
@@ -150,6 +176,11 @@ export function integer(env: Env, name: string, min: number, max: number): numbe
   return value;
 }
 
+/** A URL fit for logs and errors: the password of its user part, if any, replaced by ***. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
 function url(env: Env, name: string, protocols: string[]): string {
   const raw = setting(env, name);
   let parsed: URL;
@@ -177,6 +208,37 @@ function brokers(env: Env): string[] {
   return list;
 }
 
+function kafkaSecurity(env: Env): KafkaSecurity {
+  const protocol = setting(env, 'KAFKA_SECURITY_PROTOCOL').toUpperCase();
+  if (!['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'].includes(protocol))
+    throw configError(
+      'KAFKA_SECURITY_PROTOCOL',
+      `must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, got "${protocol}"`,
+    );
+  if (!protocol.startsWith('SASL_')) return { protocol: protocol as KafkaSecurityProtocol };
+  const mechanism = setting(env, 'KAFKA_SASL_MECHANISM').toLowerCase();
+  if (mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512' && mechanism !== 'plain')
+    throw configError(
+      'KAFKA_SASL_MECHANISM',
+      `must be SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN, got "${mechanism}"`,
+    );
+  const username = setting(env, 'KAFKA_SASL_USERNAME');
+  const password = setting(env, 'KAFKA_SASL_PASSWORD');
+  if (!username)
+    throw configError('KAFKA_SASL_USERNAME', `is needed with KAFKA_SECURITY_PROTOCOL=${protocol}`);
+  if (!password)
+    throw configError('KAFKA_SASL_PASSWORD', `is needed with KAFKA_SECURITY_PROTOCOL=${protocol}`);
+  return { protocol: protocol as KafkaSecurityProtocol, sasl: { mechanism, username, password } };
+}
+
+function registryAuth(env: Env): RuntimeConfig['schemaRegistryAuth'] {
+  const username = setting(env, 'SCHEMA_REGISTRY_USERNAME');
+  const password = setting(env, 'SCHEMA_REGISTRY_PASSWORD');
+  if (!username && !password) return undefined;
+  if (!username) throw configError('SCHEMA_REGISTRY_USERNAME', 'is needed with SCHEMA_REGISTRY_PASSWORD');
+  return { username, password };
+}
+
 export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
   const delivery = setting(env, 'MAILPOOLS_DELIVERY');
   if (delivery !== 'exactly-once' && delivery !== 'at-least-once') {
@@ -200,7 +262,9 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
   }
   return Object.freeze({
     kafkaBrokers: Object.freeze(brokers(env)),
+    kafkaSecurity: kafkaSecurity(env),
     schemaRegistryUrl: url(env, 'SCHEMA_REGISTRY_URL', ['http:', 'https:']),
+    schemaRegistryAuth: registryAuth(env),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     delivery,

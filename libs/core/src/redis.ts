@@ -2,6 +2,7 @@
 // queue, one retry), so a stage sees a transient error, pauses the partition and retries, instead
 // of piling up commands; the client reconnects by itself meanwhile.
 import { Redis } from 'ioredis';
+import { redactUrl } from './config.ts';
 import { MailpoolsError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -33,7 +34,7 @@ export async function withRedis<T>(url: string, work: (redis: Redis) => Promise<
     await redis.connect().catch((error: Error) => {
       throw new MailpoolsError(
         'MAILPOOLS_ERR_REDIS_UNAVAILABLE',
-        `Redis at ${url} did not answer: ${error.message}.`,
+        `Redis at ${redactUrl(url)} did not answer: ${error.message}.`,
         {
           hint: 'Set REDIS_URL to the Redis the services use (or start the local stack).',
         },

@@ -1,7 +1,7 @@
 // Tenant policy as data (KumoMTA/Rspamd style): platform defaults, then per-tenant overrides,
 // validated when loaded — a wrong field fails at start-up naming its path — then frozen.
 // Each service reads only its own section; sections grow with the services that need them.
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { MailpoolsError } from '@mailpools/core';
 
@@ -566,6 +566,29 @@ export function tenantPolicy(policy: Policy, tenantId: string): TenantPolicy {
   return policy.tenants[tenantId] ?? policy.defaults;
 }
 
+/** Tenant sizes by licence count, the label metrics carry instead of an unbounded tenant id. */
+export type TenantClass = 'small' | 'medium' | 'large';
+
+export function tenantClass(licenses: number): TenantClass {
+  if (licenses < 300) return 'small';
+  return licenses < 5_000 ? 'medium' : 'large';
+}
+
+/**
+ * The tenant labels of a metric: the tenant id only for tenants the policy file lists (a set the
+ * operator controls, so the label stays bounded), `other` for the rest; and the tenant's class.
+ */
+export function tenantMetricLabels(
+  policy: Policy,
+  tenantId: string,
+): { tenant: string; tenant_class: TenantClass } {
+  const listed = policy.tenants[tenantId];
+  return {
+    tenant: listed ? tenantId : 'other',
+    tenant_class: tenantClass((listed ?? policy.defaults).directory.licenses),
+  };
+}
+
 /**
  * The policy in MAILPOOLS_POLICY_FILE, reloaded when the file changes (checked every
  * `intervalMs`): a valid new version replaces the old one without a restart, an invalid one is
@@ -576,17 +599,32 @@ export function watchPolicy(
   report: { changed(policy: Policy): void; refused(error: MailpoolsError): void },
   intervalMs = 1_000,
 ): { current: () => Policy; stop: () => void } {
-  let policy = loadPolicy(env);
   const file = env.MAILPOOLS_POLICY_FILE;
+  // Stamped before reading, synchronously: a change made right after (even before the first
+  // poll) is seen by the next one. fs.watchFile would take its first stat later, and miss it.
+  let stamp = file ? fileStamp(file) : '';
+  let policy = loadPolicy(env);
   if (!file) return { current: () => policy, stop: () => undefined };
-  const onChange = () => {
+  const timer = setInterval(() => {
+    const now = fileStamp(file);
+    if (now === stamp) return;
+    stamp = now;
     try {
       policy = loadPolicy(env);
       report.changed(policy);
     } catch (error) {
       report.refused(error as MailpoolsError);
     }
-  };
-  watchFile(file, { interval: intervalMs, persistent: false }, onChange);
-  return { current: () => policy, stop: () => unwatchFile(file, onChange) };
+  }, intervalMs);
+  timer.unref();
+  return { current: () => policy, stop: () => clearInterval(timer) };
+}
+
+function fileStamp(file: string): string {
+  try {
+    const { mtimeMs, size, ino } = statSync(file);
+    return `${ino}:${size}:${mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MailpoolsError } from '@mailpools/core';
-import { compilePolicy, DEFAULT_POLICY, tenantPolicy } from './index.ts';
+import { compilePolicy, DEFAULT_POLICY, tenantClass, tenantMetricLabels, tenantPolicy } from './index.ts';
 
 test('tenant overrides layer over the defaults, which layer over the built-in ones', () => {
   const policy = compilePolicy({
@@ -105,4 +105,16 @@ test('outbound spam policies belong to tenants, not to the defaults', () => {
     () => compilePolicy({ version: 'v', defaults: { limits: { outboundSpamPolicies: [] } } }, 'p.json'),
     /p\.json: defaults\.limits\.outboundSpamPolicies belongs in tenants/,
   );
+});
+
+test('metric labels name only the tenants the policy lists, and class every tenant by its licences', () => {
+  const policy = compilePolicy({
+    version: 'labels-1',
+    defaults: { directory: { licenses: 20 } },
+    tenants: { contoso: { directory: { licenses: 12_000 } }, fabrikam: { directory: { licenses: 300 } } },
+  });
+  assert.deepEqual(tenantMetricLabels(policy, 'contoso'), { tenant: 'contoso', tenant_class: 'large' });
+  assert.deepEqual(tenantMetricLabels(policy, 'fabrikam'), { tenant: 'fabrikam', tenant_class: 'medium' });
+  assert.deepEqual(tenantMetricLabels(policy, 'someone-else'), { tenant: 'other', tenant_class: 'small' });
+  assert.deepEqual([299, 300, 4_999, 5_000].map(tenantClass), ['small', 'medium', 'medium', 'large']);
 });

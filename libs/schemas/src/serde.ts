@@ -11,6 +11,8 @@ const { SchemaRegistry, SchemaType, COMPATIBILITY } = registryPackage;
 
 export interface SerdeOptions {
   registryUrl: string;
+  /** Basic-auth credentials, when the registry asks for them. */
+  auth?: { readonly username: string; readonly password: string } | undefined;
   /** Extra registry request attempts on network failure, before the caller's own retry loop. */
   retries?: number;
 }
@@ -22,9 +24,10 @@ export class Serde {
   readonly #ids = new Map<RecordName, Promise<number>>();
   readonly #resolvers = new Map<string, Promise<ReaderResolver>>();
 
-  constructor({ registryUrl, retries = 2 }: SerdeOptions) {
+  constructor({ registryUrl, auth, retries = 2 }: SerdeOptions) {
     this.#registry = new SchemaRegistry({
       host: registryUrl,
+      ...(auth ? { auth: { username: auth.username, password: auth.password } } : {}),
       retry: { retries, initialRetryTimeInSecs: 0.1 },
     });
   }

@@ -1,12 +1,13 @@
 // `mailpools stack up|down|status`: human-readable lines on stdout, errors on stderr, an exit code back.
 import type { StackOptions } from './config.ts';
 import { StackError } from './errors.ts';
-import { type StackReport, stackDown, stackStatus, stackUp } from './stack.ts';
+import { type StackReport, stackDown, stackKafkaCredentials, stackStatus, stackUp } from './stack.ts';
 
 const USAGE = `usage: mailpools stack <command>
-  up               start Kafka, the schema registry and Redis on 127.0.0.1 (idempotent)
+  up               start Kafka, the schema registry, Redis and PostgreSQL on 127.0.0.1 (idempotent)
   down [--wipe]    stop what \`up\` started; --wipe also deletes the data
-  status [--json]  show each part; exit code 0 when all are ready, 3 otherwise`;
+  status [--json]  show each part; exit code 0 when all are ready, 3 otherwise
+  credentials      the environment that points a service at Kafka's SASL_SSL listener (SCRAM over TLS)`;
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -45,7 +46,7 @@ function printError(error: unknown): void {
 export async function runStackCli(argv: string[], options: StackOptions = {}): Promise<number> {
   const log = options.log ?? ((line: string) => console.log(line));
   const [command, ...flags] = argv;
-  const allowed: Record<string, string[]> = { up: [], down: ['--wipe'], status: ['--json'] };
+  const allowed: Record<string, string[]> = { up: [], down: ['--wipe'], status: ['--json'], credentials: [] };
   try {
     if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
       log(USAGE);
@@ -68,6 +69,16 @@ export async function runStackCli(argv: string[], options: StackOptions = {}): P
     }
     if (command === 'down') {
       await stackDown({ ...options, log, wipe: flags.includes('--wipe') });
+      return EXIT_OK;
+    }
+    if (command === 'credentials') {
+      const kafka = stackKafkaCredentials(options);
+      log(`KAFKA_BROKERS=${kafka.brokers.join(',')}`);
+      log(`KAFKA_SECURITY_PROTOCOL=${kafka.protocol}`);
+      log(`KAFKA_SASL_MECHANISM=${kafka.mechanism}`);
+      log(`KAFKA_SASL_USERNAME=${kafka.username}`);
+      log(`KAFKA_SASL_PASSWORD=${kafka.password}`);
+      log(`NODE_EXTRA_CA_CERTS=${kafka.caFile}`);
       return EXIT_OK;
     }
     const report = await stackStatus({ ...options, log });

@@ -6,11 +6,15 @@
 // | MAILPOOLS_CACHE_DIR              | <repo>/.cache     | extracted downloads: Kafka jars, registry app (git-ignored)|
 // | MAILPOOLS_KAFKA_PORT             | 9092              | Kafka client listener (PLAINTEXT) on 127.0.0.1             |
 // | MAILPOOLS_KAFKA_CONTROLLER_PORT  | 9093              | KRaft controller listener on 127.0.0.1                     |
+// | MAILPOOLS_KAFKA_SASL_PORT        | 9094              | Kafka SASL_SSL listener (SCRAM-SHA-512 over TLS)           |
 // | MAILPOOLS_REGISTRY_PORT          | 8081              | Apicurio Registry HTTP port on 127.0.0.1                   |
 // | MAILPOOLS_REDIS_PORT             | 6380              | port of the stack's own Redis (unused when REDIS_URL set)  |
 // | REDIS_URL                        | (unset)           | use this Redis instead of starting one; checked with PING  |
+// | MAILPOOLS_POSTGRES_PORT          | 5433              | port of the stack's own PostgreSQL (unused with DATABASE_URL)|
+// | DATABASE_URL                     | (unset)           | use this PostgreSQL instead of starting one                |
 //
-// 6380, not 6379, because these machines already run a system Redis on 6379.
+// 6380, not 6379, and 5433, not 5432, because these machines already run a system Redis and
+// PostgreSQL on the standard ports; docker-compose.yml publishes its own on the same two.
 import { join, resolve } from 'node:path';
 import { StackError } from './errors.ts';
 
@@ -28,8 +32,18 @@ export const STACK_ENVIRONMENT = [
   ],
   ['MAILPOOLS_KAFKA_PORT', '9092', 'Kafka client listener on 127.0.0.1.'],
   ['MAILPOOLS_KAFKA_CONTROLLER_PORT', '9093', 'KRaft controller listener on 127.0.0.1.'],
+  [
+    'MAILPOOLS_KAFKA_SASL_PORT',
+    '9094',
+    'Kafka listener with SASL/SCRAM-SHA-512 over TLS on 127.0.0.1 (`mailpools stack credentials`).',
+  ],
   ['MAILPOOLS_REGISTRY_PORT', '8081', 'Apicurio Registry HTTP port on 127.0.0.1.'],
   ['MAILPOOLS_REDIS_PORT', '6380', "Port of the stack's own Redis (not started when REDIS_URL is set)."],
+  [
+    'MAILPOOLS_POSTGRES_PORT',
+    '5433',
+    "Port of the stack's own PostgreSQL (not started when DATABASE_URL is set).",
+  ],
 ] as const;
 
 export const KAFKA_VERSION = '4.1.1';
@@ -42,10 +56,14 @@ export interface StackOptions {
   cacheDir?: string;
   kafkaPort?: number;
   kafkaControllerPort?: number;
+  kafkaSaslPort?: number;
   registryPort?: number;
   redisPort?: number;
   /** A Redis to use instead of starting one. null: start our own even when REDIS_URL is set. */
   redisUrl?: string | null;
+  postgresPort?: number;
+  /** A PostgreSQL to use instead of starting one. null: start our own even when DATABASE_URL is set. */
+  databaseUrl?: string | null;
   /** Where defaults come from; process.env unless given. */
   env?: Record<string, string | undefined>;
   /** Receives each human-readable progress line; console.log unless given. */
@@ -58,10 +76,14 @@ export interface StackConfig {
   cacheDir: string;
   kafkaPort: number;
   kafkaControllerPort: number;
+  kafkaSaslPort: number;
   registryPort: number;
   redisPort: number;
   /** Set when Redis is external (REDIS_URL); then the stack never starts or stops a Redis. */
   externalRedisUrl: string | undefined;
+  postgresPort: number;
+  /** Set when PostgreSQL is external (DATABASE_URL); then the stack never starts or stops one. */
+  externalDatabaseUrl: string | undefined;
   log: (line: string) => void;
   paths: StackPaths;
 }
@@ -73,6 +95,7 @@ export interface StackPaths {
   /** Everything `down --wipe` deletes. */
   dataDir: string;
   kafkaDataDir: string;
+  postgresDataDir: string;
   kafkaHome: string;
   kafkaLib: string;
   registryHome: string;
@@ -86,8 +109,10 @@ const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const PORT_SETTINGS = {
   kafkaPort: { env: 'MAILPOOLS_KAFKA_PORT', fallback: 9092 },
   kafkaControllerPort: { env: 'MAILPOOLS_KAFKA_CONTROLLER_PORT', fallback: 9093 },
+  kafkaSaslPort: { env: 'MAILPOOLS_KAFKA_SASL_PORT', fallback: 9094 },
   registryPort: { env: 'MAILPOOLS_REGISTRY_PORT', fallback: 8081 },
   redisPort: { env: 'MAILPOOLS_REDIS_PORT', fallback: 6380 },
+  postgresPort: { env: 'MAILPOOLS_POSTGRES_PORT', fallback: 5433 },
 } as const;
 
 type PortKey = keyof typeof PORT_SETTINGS;
@@ -113,8 +138,10 @@ export function resolveConfig(options: StackOptions = {}): StackConfig {
   const ports = {
     kafkaPort: port('kafkaPort', options, env),
     kafkaControllerPort: port('kafkaControllerPort', options, env),
+    kafkaSaslPort: port('kafkaSaslPort', options, env),
     registryPort: port('registryPort', options, env),
     redisPort: port('redisPort', options, env),
+    postgresPort: port('postgresPort', options, env),
   };
   const externalRedisUrl =
     options.redisUrl === null ? undefined : options.redisUrl || env.REDIS_URL || undefined;
@@ -128,8 +155,20 @@ export function resolveConfig(options: StackOptions = {}): StackConfig {
     );
   }
 
+  const externalDatabaseUrl =
+    options.databaseUrl === null ? undefined : options.databaseUrl || env.DATABASE_URL || undefined;
+  if (externalDatabaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(externalDatabaseUrl)) {
+    throw new StackError('MAILPOOLS_ERR_STACK_BAD_CONFIG', 'DATABASE_URL is not a PostgreSQL URL.', {
+      hint: 'Use the form postgres://user@host:port/database, or unset DATABASE_URL to let the stack start PostgreSQL.',
+    });
+  }
+
   // Two parts on one port would fail later with a confusing "port in use" against ourselves.
-  const used = Object.entries(ports).filter(([key]) => key !== 'redisPort' || externalRedisUrl === undefined);
+  const used = Object.entries(ports).filter(
+    ([key]) =>
+      (key !== 'redisPort' || externalRedisUrl === undefined) &&
+      (key !== 'postgresPort' || externalDatabaseUrl === undefined),
+  );
   for (const [key, value] of used) {
     const other = used.find(([otherKey, otherValue]) => otherKey !== key && otherValue === value);
     if (other) {
@@ -149,6 +188,7 @@ export function resolveConfig(options: StackOptions = {}): StackConfig {
     cacheDir,
     ...ports,
     externalRedisUrl,
+    externalDatabaseUrl,
     log: options.log ?? ((line) => console.log(line)),
     paths: {
       runDir: join(stackDir, 'run'),
@@ -156,6 +196,7 @@ export function resolveConfig(options: StackOptions = {}): StackConfig {
       confDir: join(stackDir, 'conf'),
       dataDir,
       kafkaDataDir: join(dataDir, 'kafka'),
+      postgresDataDir: join(dataDir, 'postgres'),
       kafkaHome,
       kafkaLib: join(kafkaHome, 'lib'),
       registryHome: join(cacheDir, `apicurio-registry-${REGISTRY_VERSION}`),
@@ -174,6 +215,7 @@ export interface StackEndpoints {
   kafkaBrokers: string[];
   schemaRegistryUrl: string;
   redisUrl: string;
+  databaseUrl: string;
 }
 
 export function endpointsOf(config: StackConfig): StackEndpoints {
@@ -182,5 +224,6 @@ export function endpointsOf(config: StackConfig): StackEndpoints {
     // The Confluent-compatible API of Apicurio, which @kafkajs/confluent-schema-registry talks to.
     schemaRegistryUrl: `http://${HOST}:${config.registryPort}/apis/ccompat/v7`,
     redisUrl: config.externalRedisUrl ?? `redis://${HOST}:${config.redisPort}`,
+    databaseUrl: config.externalDatabaseUrl ?? `postgres://postgres@${HOST}:${config.postgresPort}/mailpools`,
   };
 }

@@ -1,6 +1,7 @@
 // Readiness probes, one attempt each, through the real protocols. Each resolves to true/false and never throws.
 import { Socket } from 'node:net';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -66,5 +67,26 @@ export async function probeRedis(url: string): Promise<boolean> {
     return false;
   } finally {
     client.disconnect();
+  }
+}
+
+// PostgreSQL: a connection to the server's own `postgres` database answers SELECT 1 (the
+// database in the URL may not exist yet: the trace writer creates it).
+export async function probePostgres(url: string): Promise<boolean> {
+  const target = new URL(url);
+  target.pathname = '/postgres';
+  const client = new pg.Client({
+    connectionString: target.toString(),
+    connectionTimeoutMillis: PROBE_TIMEOUT_MS,
+  });
+  client.on('error', () => {}); // reported through the rejected connect() instead
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }

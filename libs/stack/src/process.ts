@@ -99,12 +99,19 @@ export function ownedPid(pidFile: string, isOurs: (commandLine: string) => boole
 }
 
 /** Starts a long-running process that outlives us: own process group, output appended to logPath. */
-export function spawnDetached(command: string, args: string[], cwd: string, logPath: string): number {
+export function spawnDetached(
+  command: string,
+  args: string[],
+  cwd: string,
+  logPath: string,
+  /** Run as this user (the stack under root starting PostgreSQL, which refuses root). */
+  owner?: { uid: number; gid: number },
+): number {
   mkdirSync(cwd, { recursive: true });
   mkdirSync(dirname(logPath), { recursive: true });
   const log = openSync(logPath, 'a');
   try {
-    const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', log, log] });
+    const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', log, log], ...owner });
     if (child.pid === undefined) {
       throw new StackError('MAILPOOLS_ERR_STACK_PROCESS_EXITED', `Could not start \`${command}\`.`, {
         hint: `Check that \`${command}\` runs from this shell.`,
@@ -123,10 +130,15 @@ export function spawnDetached(command: string, args: string[], cwd: string, logP
 export function runToEnd(
   command: string,
   args: string[],
-  options: { cwd?: string; onLine?: (line: string) => void } = {},
+  options: { cwd?: string; onLine?: (line: string) => void; uid?: number; gid?: number } = {},
 ): Promise<{ code: number; lines: string[] }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      uid: options.uid,
+      gid: options.gid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines: string[] = [];
     const partial = { stdout: '', stderr: '' };
     const take = (stream: 'stdout' | 'stderr', chunk: Buffer, flush = false) => {
@@ -226,14 +238,18 @@ export async function waitReady(wait: ReadyWait): Promise<void> {
   }
 }
 
-/** SIGTERM, up to 20 s for a clean shutdown, then SIGKILL. Resolves once the process is gone. */
-export async function stopProcess(pid: number, part: string): Promise<'stopped' | 'killed'> {
+/** `stop` (SIGTERM), up to 20 s for a clean shutdown, then SIGKILL. Resolves once the process is gone. */
+export async function stopProcess(
+  pid: number,
+  part: string,
+  stop: NodeJS.Signals = 'SIGTERM',
+): Promise<'stopped' | 'killed'> {
   const signal = (name: NodeJS.Signals) => {
     try {
       process.kill(pid, name);
     } catch {}
   };
-  signal('SIGTERM');
+  signal(stop);
   const deadline = Date.now() + STOP_GRACE_MS;
   while (Date.now() < deadline) {
     if (!isAlive(pid)) return 'stopped';

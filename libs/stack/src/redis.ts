@@ -1,5 +1,6 @@
 // Redis: the one named by REDIS_URL, or our own without persistence on MAILPOOLS_REDIS_PORT.
 import { join } from 'node:path';
+import { redactUrl } from '@mailpools/core';
 import { endpointsOf, HOST, type StackConfig, stackTag } from './config.ts';
 import { StackError } from './errors.ts';
 import { probeRedis } from './probe.ts';
@@ -15,7 +16,7 @@ export const redisReady = (config: StackConfig) => probeRedis(redisUrl(config));
 
 /** The URL without its password, for printing. */
 export function redactedRedisUrl(config: StackConfig): string {
-  return redisUrl(config).replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  return redactUrl(redisUrl(config));
 }
 
 export async function checkExternalRedis(config: StackConfig): Promise<void> {

@@ -1,5 +1,7 @@
-// up / down / status over the three parts.
+// up / down / status over the four parts.
 import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import {
   endpointsOf,
   HOST,
@@ -8,6 +10,7 @@ import {
   type StackEndpoints,
   type StackOptions,
 } from './config.ts';
+import { StackError } from './errors.ts';
 import {
   fetchKafka,
   KAFKA_READY_TIMEOUT_MS,
@@ -17,9 +20,20 @@ import {
   kafkaPid,
   kafkaPidFile,
   kafkaReady,
+  kafkaSaslCredentials,
   startKafka,
   wipeKafkaData,
 } from './kafka.ts';
+import {
+  checkExternalPostgres,
+  POSTGRES_READY_TIMEOUT_MS,
+  postgresLogPath,
+  postgresPid,
+  postgresPidFile,
+  postgresReady,
+  redactedDatabaseUrl,
+  startPostgres,
+} from './postgres.ts';
 import {
   commandLine,
   isAlive,
@@ -52,16 +66,16 @@ import {
   startRegistry,
 } from './registry.ts';
 
-export type PartName = 'kafka' | 'registry' | 'redis';
+export type PartName = 'kafka' | 'registry' | 'redis' | 'postgres';
 
 export interface PartReport {
   part: PartName;
-  /** A process of this stack is alive (for an external Redis: it answered). */
+  /** A process of this stack is alive (for an external Redis or PostgreSQL: it answered). */
   running: boolean;
   pid: number | null;
   endpoint: string;
   ready: boolean;
-  /** Redis from REDIS_URL: not started or stopped by the stack. */
+  /** Redis from REDIS_URL, PostgreSQL from DATABASE_URL: not started or stopped by the stack. */
   external: boolean;
   logPath: string | null;
 }
@@ -95,6 +109,13 @@ interface Part {
   timeoutMs: number;
   probe: () => Promise<boolean>;
   start: () => Promise<number>;
+  /** The pid of this stack's running process, if any. */
+  pid: () => number | undefined;
+  pidFile: string;
+  /** Set when the part is someone else's (REDIS_URL, DATABASE_URL): checked, never started or stopped. */
+  external?: { variable: string; check: () => Promise<void> };
+  /** The signal that shuts it down cleanly without waiting for clients (PostgreSQL: SIGINT). */
+  stopSignal?: NodeJS.Signals;
 }
 
 /** Leaves a live, ready process alone; otherwise starts one. Either way waits until it answers. */
@@ -141,11 +162,18 @@ function parts(config: StackConfig): Record<PartName, Part> {
           envVar: 'MAILPOOLS_KAFKA_CONTROLLER_PORT',
           label: 'the Kafka controller',
         },
+        {
+          port: config.kafkaSaslPort,
+          envVar: 'MAILPOOLS_KAFKA_SASL_PORT',
+          label: 'the Kafka SASL_SSL listener',
+        },
       ],
       logPath: kafkaLogPath(config),
       timeoutMs: KAFKA_READY_TIMEOUT_MS,
       probe: () => kafkaReady(config),
       start: () => startKafka(config),
+      pid: () => kafkaPid(config),
+      pidFile: kafkaPidFile(config),
     },
     registry: {
       name: 'registry',
@@ -155,6 +183,8 @@ function parts(config: StackConfig): Record<PartName, Part> {
       timeoutMs: REGISTRY_READY_TIMEOUT_MS,
       probe: () => registryReady(config),
       start: () => startRegistry(config),
+      pid: () => registryPid(config),
+      pidFile: registryPidFile(config),
     },
     redis: {
       name: 'redis',
@@ -164,6 +194,26 @@ function parts(config: StackConfig): Record<PartName, Part> {
       timeoutMs: REDIS_READY_TIMEOUT_MS,
       probe: () => redisReady(config),
       start: () => startRedis(config),
+      pid: () => redisPid(config),
+      pidFile: redisPidFile(config),
+      ...(config.externalRedisUrl === undefined
+        ? {}
+        : { external: { variable: 'REDIS_URL', check: () => checkExternalRedis(config) } }),
+    },
+    postgres: {
+      name: 'postgres',
+      endpoint: redactedDatabaseUrl(config),
+      ports: [{ port: config.postgresPort, envVar: 'MAILPOOLS_POSTGRES_PORT', label: 'PostgreSQL' }],
+      logPath: postgresLogPath(config),
+      timeoutMs: POSTGRES_READY_TIMEOUT_MS,
+      probe: () => postgresReady(config),
+      start: () => startPostgres(config),
+      pid: () => postgresPid(config),
+      pidFile: postgresPidFile(config),
+      stopSignal: 'SIGINT',
+      ...(config.externalDatabaseUrl === undefined
+        ? {}
+        : { external: { variable: 'DATABASE_URL', check: () => checkExternalPostgres(config) } }),
     },
   };
 }
@@ -202,28 +252,26 @@ export async function stackUp(options: StackOptions = {}): Promise<StackReport> 
   }
 
   const all = parts(config);
-  const redis = config.externalRedisUrl === undefined ? redisPid(config) : undefined;
+  const running: Record<PartName, number | undefined> = {
+    kafka,
+    registry,
+    redis: all.redis.external ? undefined : all.redis.pid(),
+    postgres: all.postgres.external ? undefined : all.postgres.pid(),
+  };
+  const own = Object.values(all).filter((part) => !part.external);
   // Every port we are about to listen on must be free before anything starts, so a conflict leaves
   // nothing half-started behind.
-  const toStart = [
-    ...(kafka === undefined ? [all.kafka] : []),
-    ...(registry === undefined ? [all.registry] : []),
-    ...(config.externalRedisUrl === undefined && redis === undefined ? [all.redis] : []),
-  ];
+  const toStart = own.filter((part) => running[part.name] === undefined);
   for (const { port, envVar, label } of toStart.flatMap((part) => part.ports)) {
     await requireFreePort(HOST, port, label, envVar);
   }
-  if (config.externalRedisUrl !== undefined) await checkExternalRedis(config);
+  const external = Object.values(all).filter((part) => part.external);
+  for (const part of external) await part.external?.check();
 
-  const pending: Promise<PartReport>[] = [
-    ensure(config, all.kafka, kafka),
-    ensure(config, all.registry, registry),
-  ];
-  if (config.externalRedisUrl === undefined) {
-    pending.push(ensure(config, all.redis, redis));
-  } else {
-    config.log(`redis ready on ${all.redis.endpoint} (external, from REDIS_URL)`);
-    pending.push(Promise.resolve({ ...externalRedisReport(config), running: true, ready: true }));
+  const pending: Promise<PartReport>[] = own.map((part) => ensure(config, part, running[part.name]));
+  for (const part of external) {
+    config.log(`${part.name} ready on ${part.endpoint} (external, from ${part.external?.variable})`);
+    pending.push(Promise.resolve({ ...externalReport(part), running: true, ready: true }));
   }
   // Wait for every part even when one fails, so nothing is still starting when the error is reported.
   const results = await Promise.allSettled(pending);
@@ -234,12 +282,12 @@ export async function stackUp(options: StackOptions = {}): Promise<StackReport> 
   return { ready: true, parts: reports, endpoints: endpointsOf(config) };
 }
 
-function externalRedisReport(config: StackConfig): PartReport {
+function externalReport(part: Part): PartReport {
   return {
-    part: 'redis',
+    part: part.name,
     running: false,
     pid: null,
-    endpoint: redactedRedisUrl(config),
+    endpoint: part.endpoint,
     ready: false,
     external: true,
     logPath: null,
@@ -258,46 +306,40 @@ export async function stackStatus(options: StackOptions = {}): Promise<StackRepo
     external: false,
     logPath: part.logPath,
   });
-  const externalRedis = async (): Promise<PartReport> => {
-    const ready = await redisReady(config);
-    return { ...externalRedisReport(config), running: ready, ready };
+  const external = async (part: Part): Promise<PartReport> => {
+    const ready = await part.probe();
+    return { ...externalReport(part), running: ready, ready };
   };
-  const reports = await Promise.all([
-    report(all.kafka, kafkaPid(config)),
-    report(all.registry, registryPid(config)),
-    config.externalRedisUrl === undefined ? report(all.redis, redisPid(config)) : externalRedis(),
-  ]);
+  const reports = await Promise.all(
+    Object.values(all).map((part) => (part.external ? external(part) : report(part, part.pid()))),
+  );
   return { ready: reports.every((part) => part.ready), parts: reports, endpoints: endpointsOf(config) };
 }
 
 export async function stackDown(options: StackDownOptions = {}): Promise<StackDownResult> {
   const config = resolveConfig(options);
-  const targets: { part: PartName; pidFile: string; pid: number | undefined }[] = [
-    { part: 'kafka', pidFile: kafkaPidFile(config), pid: kafkaPid(config) },
-    { part: 'registry', pidFile: registryPidFile(config), pid: registryPid(config) },
-    { part: 'redis', pidFile: redisPidFile(config), pid: redisPid(config) },
-  ];
   const stopped: StackDownResult['stopped'] = [];
   await Promise.all(
-    targets.map(async ({ part, pidFile, pid }) => {
+    Object.values(parts(config)).map(async (part) => {
+      const pid = part.pid();
       if (pid === undefined) {
-        const stale = readPid(pidFile);
+        const stale = readPid(part.pidFile);
         if (stale !== undefined && isAlive(stale)) {
           config.log(
-            `${part}: pid file names pid ${stale}, which is not ours (${commandLine(stale)}); left alone`,
+            `${part.name}: pid file names pid ${stale}, which is not ours (${commandLine(stale)}); left alone`,
           );
-        } else if (part === 'redis' && config.externalRedisUrl !== undefined) {
-          config.log('redis is external (REDIS_URL); not stopped');
+        } else if (part.external) {
+          config.log(`${part.name} is external (${part.external.variable}); not stopped`);
         } else {
-          config.log(`${part} not running`);
+          config.log(`${part.name} not running`);
         }
-        removePid(pidFile);
+        removePid(part.pidFile);
         return;
       }
-      const how = await stopProcess(pid, part);
-      removePid(pidFile);
-      stopped.push({ part, pid });
-      config.log(`${part} stopped (pid ${pid}${how === 'killed' ? ', killed after 20 s' : ''})`);
+      const how = await stopProcess(pid, part.name, part.stopSignal);
+      removePid(part.pidFile);
+      stopped.push({ part: part.name, pid });
+      config.log(`${part.name} stopped (pid ${pid}${how === 'killed' ? ', killed after 20 s' : ''})`);
     }),
   );
   if (options.wipe) {
@@ -305,6 +347,40 @@ export async function stackDown(options: StackDownOptions = {}): Promise<StackDo
     config.log(`data deleted: ${config.paths.dataDir}`);
   }
   return { stopped, wiped: options.wipe === true };
+}
+
+/** The SASL_SSL listener's address, SCRAM user and password, and the certificate to trust. */
+export function stackKafkaCredentials(options: StackOptions = {}) {
+  return kafkaSaslCredentials(resolveConfig(options));
+}
+
+/**
+ * Stops one part of the stack and starts it again, keeping its data: what a crash-and-restart of
+ * a broker or a cache looks like to the services (the chaos run uses it). Redis, which keeps
+ * nothing on disk here, is shut down with SAVE and reloads that snapshot once.
+ */
+export async function stackRestart(part: PartName, options: StackOptions = {}): Promise<void> {
+  const config = resolveConfig(options);
+  const target = parts(config)[part];
+  const pid = target.pid();
+  if (target.external || pid === undefined)
+    throw new StackError('MAILPOOLS_ERR_STACK_NOT_READY', `${part} is not a running part of this stack.`, {
+      hint: "Run `mailpools stack up` first; parts given by REDIS_URL or DATABASE_URL are not the stack's to restart.",
+    });
+  if (part === 'redis') {
+    const client = new Redis(endpointsOf(config).redisUrl, {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => {});
+    await client.call('SHUTDOWN', 'SAVE').catch(() => undefined); // the connection drops as it exits
+    client.disconnect();
+  }
+  await stopProcess(pid, part, target.stopSignal);
+  removePid(target.pidFile);
+  await stackUp(options);
+  // The snapshot was for this one restart; the next ordinary start begins empty, as always.
+  if (part === 'redis') rmSync(join(config.stackDir, 'dump.rdb'), { force: true });
 }
 
 /**
@@ -323,5 +399,6 @@ export async function localStackUnlessConfigured(
   result.KAFKA_BROKERS = endpoints.kafkaBrokers.join(',');
   result.SCHEMA_REGISTRY_URL = endpoints.schemaRegistryUrl;
   result.REDIS_URL = endpoints.redisUrl;
+  result.DATABASE_URL = endpoints.databaseUrl;
   return { env: result, startedHere: !before.ready };
 }

@@ -16,7 +16,7 @@ export async function startBarePassthrough(
   output: string,
 ): Promise<BareLoop> {
   const kafka = createKafka({
-    brokers: config.kafkaBrokers,
+    config,
     clientId: 'bare-loop',
     logger: createLogger('bare-loop', config.logLevel),
   });

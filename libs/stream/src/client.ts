@@ -27,7 +27,7 @@ export async function createEventProducer(
   logger: Logger = createLogger('producer', config.logLevel),
 ): Promise<EventProducer> {
   const kafka = createKafka({
-    brokers: config.kafkaBrokers,
+    config,
     clientId: `producer-${randomUUID().slice(0, 8)}`,
     logger,
   });
@@ -37,7 +37,7 @@ export async function createEventProducer(
     allowAutoTopicCreation: false,
   });
   await producer.connect();
-  const serde = new Serde({ registryUrl: config.schemaRegistryUrl });
+  const serde = new Serde({ registryUrl: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
   const sendRaw = async (topic: string, records: readonly RawRecord[]) => {
     if (records.length === 0) return;
     await producer.send({
@@ -79,18 +79,25 @@ export interface ReadOptions {
   timeoutMs?: number;
   logger?: Logger;
   onProgress?: (read: number) => void;
+  /**
+   * Count distinct keys (toward `count` and in onProgress) rather than records: a reader whose
+   * group restarts from the beginning (after a broker restart) does not count anything twice.
+   */
+  distinctKeys?: boolean;
 }
 
 /** Reads a topic from the beginning with read_committed under a throw-away group id. */
 export async function readTopic(config: RuntimeConfig, options: ReadOptions): Promise<ReadRecord[]> {
   const logger = options.logger ?? createLogger('reader', config.logLevel);
-  const kafka: Kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'reader', logger });
+  const kafka: Kafka = createKafka({ config, clientId: 'reader', logger });
   const consumer = kafka.consumer({
     groupId: `reader-${randomUUID()}`,
     readUncommitted: false,
     maxBytesPerPartition: 4 * 1024 * 1024,
   });
   const records: ReadRecord[] = [];
+  const keys = new Set<string | null>();
+  const read = () => (options.distinctKeys ? keys.size : records.length);
   let lastArrival = Date.now();
   await consumer.connect();
   try {
@@ -99,6 +106,7 @@ export async function readTopic(config: RuntimeConfig, options: ReadOptions): Pr
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
+          keys.add(m.key?.toString() ?? null);
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(m.headers ?? {}))
             if (v !== undefined) headers[k] = v.toString();
@@ -112,14 +120,14 @@ export async function readTopic(config: RuntimeConfig, options: ReadOptions): Pr
           });
         }
         lastArrival = Date.now();
-        options.onProgress?.(records.length);
+        options.onProgress?.(read());
       },
     });
     const started = Date.now();
     const timeoutMs = options.timeoutMs ?? 60_000;
     const idleMs = options.idleMs ?? 3_000;
     for (;;) {
-      if (options.count !== undefined && records.length >= options.count) {
+      if (options.count !== undefined && read() >= options.count) {
         await new Promise((r) => setTimeout(r, Math.min(idleMs, 1_000))); // catch any extra (duplicate) record
         break;
       }
@@ -136,7 +144,7 @@ export async function readTopic(config: RuntimeConfig, options: ReadOptions): Pr
 /** Moves a stopped consumer group back to the start of a topic: the next run replays every record. */
 export async function rewindGroup(config: RuntimeConfig, groupId: string, topic: string): Promise<void> {
   const kafka: Kafka = createKafka({
-    brokers: config.kafkaBrokers,
+    config,
     clientId: 'rewind',
     logger: createLogger('rewind', config.logLevel),
   });

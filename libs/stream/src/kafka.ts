@@ -1,7 +1,7 @@
 // The Kafka client, its logging, and topic administration. All kafkajs code lives in libs/stream.
 
-import { type Logger, MailpoolsError, type TopicSpec } from '@mailpools/core';
-import { type ITopicConfig, Kafka, type LogEntry, logLevel } from 'kafkajs';
+import { type Logger, MailpoolsError, type RuntimeConfig, type TopicSpec } from '@mailpools/core';
+import { type ITopicConfig, Kafka, type LogEntry, logLevel, type SASLOptions } from 'kafkajs';
 
 // mailpools never used kafkajs's legacy partitioner, so its migration warning does not apply.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -17,7 +17,7 @@ process.on('warning', (warning) => {
 });
 
 export interface KafkaClientOptions {
-  brokers: readonly string[];
+  config: Pick<RuntimeConfig, 'kafkaBrokers' | 'kafkaSecurity'>;
   clientId: string;
   logger: Logger;
 }
@@ -29,11 +29,15 @@ export interface KafkaClientOptions {
 const EXPECTED_NOISE =
   /concurrent operation on the same transaction|The coordinator is loading|The group coordinator is not available|This is not the correct coordinator|The group is rebalancing|Specified group generation id is not valid|Limiting retries for the idempotent producer/;
 
-export function createKafka({ brokers, clientId, logger }: KafkaClientOptions): Kafka {
+export function createKafka({ config, clientId, logger }: KafkaClientOptions): Kafka {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
+  const { protocol, sasl } = config.kafkaSecurity;
   return new Kafka({
     clientId,
-    brokers: [...brokers],
+    brokers: [...config.kafkaBrokers],
+    // TLS with Node's defaults: the system CAs plus NODE_EXTRA_CA_CERTS, host names verified.
+    ssl: protocol === 'SSL' || protocol === 'SASL_SSL',
+    ...(sasl ? { sasl: { ...sasl } as SASLOptions } : {}),
     logLevel: logLevel.WARN,
     retry: { initialRetryTime: 100, retries: 8 },
     logCreator:
@@ -49,35 +53,47 @@ export function createKafka({ brokers, clientId, logger }: KafkaClientOptions): 
   });
 }
 
-/** Creates the topics that do not exist yet; existing ones are left as they are. */
+/**
+ * Creates the topics that do not exist yet; existing ones are left as they are. Replicas starting
+ * together race to create the same topics: whoever loses sees "already exists" or a topic whose
+ * metadata has not reached it yet, so the whole check is tried again until every topic exists.
+ */
 export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[]): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const existing = new Set(await admin.listTopics());
-    const topics: ITopicConfig[] = specs
-      .filter((s) => !existing.has(s.topic))
-      .map((s) => ({
-        topic: s.topic,
-        numPartitions: s.partitions,
-        configEntries: s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
-      }));
-    if (topics.length > 0) await admin.createTopics({ topics, waitForLeaders: true });
-  } catch (error) {
-    if ((error as { type?: string }).type === 'TOPIC_ALREADY_EXISTS') return; // a replica won the race
-    throw new MailpoolsError(
-      'MAILPOOLS_ERR_TOPIC_SETUP',
-      `Could not create topics: ${(error as Error).message}.`,
-      {
-        hint: 'Check KAFKA_BROKERS and that the broker allows creating topics.',
-        retriable: true,
-        cause: error,
-      },
-    );
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const existing = new Set(await admin.listTopics());
+        const topics: ITopicConfig[] = specs
+          .filter((s) => !existing.has(s.topic))
+          .map((s) => ({
+            topic: s.topic,
+            numPartitions: s.partitions,
+            configEntries: s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+          }));
+        if (topics.length === 0) return;
+        await admin.createTopics({ topics, waitForLeaders: true });
+      } catch (error) {
+        if (attempt >= TOPIC_SETUP_ATTEMPTS)
+          throw new MailpoolsError(
+            'MAILPOOLS_ERR_TOPIC_SETUP',
+            `Could not create topics: ${(error as Error).message}.`,
+            {
+              hint: 'Check KAFKA_BROKERS and that the broker allows creating topics.',
+              retriable: true,
+              cause: error,
+            },
+          );
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
   } finally {
     await admin.disconnect();
   }
 }
+
+const TOPIC_SETUP_ATTEMPTS = 10;
 
 /** The offset a consumer group will resume a partition from (-1 when nothing was committed). */
 export async function committedOffset(
@@ -89,13 +105,37 @@ export async function committedOffset(
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const entry = result?.partitions.find((p) => p.partition === partition);
-    return entry ? Number(entry.offset) : -1;
+    const read = async () => {
+      const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const entry = result?.partitions.find((p) => p.partition === partition);
+      return entry ? Number(entry.offset) : -1;
+    };
+    // Called right after fencing the partition's transactional id: the previous holder's last
+    // transaction is settled, but the group coordinator may apply its offsets a moment later, and
+    // kafkajs cannot ask for stable offsets (OffsetFetch v7, KIP-447). Nobody else can commit
+    // now, so read until the answer has not changed for a second (the chaos run caught stale reads).
+    let offset = await read();
+    let unchangedSince = Date.now();
+    for (
+      let attempt = 0;
+      attempt < STABLE_OFFSET_READS && Date.now() - unchangedSince < STABLE_OFFSET_MS;
+      attempt++
+    ) {
+      await new Promise((r) => setTimeout(r, STABLE_OFFSET_MS / 4));
+      const again = await read();
+      if (again !== offset) {
+        offset = again;
+        unchangedSince = Date.now();
+      }
+    }
+    return offset;
   } finally {
     await admin.disconnect();
   }
 }
+
+const STABLE_OFFSET_READS = 40;
+const STABLE_OFFSET_MS = 1_000;
 
 /** True when trying the same work again later can succeed. */
 export function isRetriable(error: unknown): boolean {

@@ -125,9 +125,9 @@ export function createStage<T>(options: StageOptions<T>): Stage {
   const transactional = config.delivery === 'exactly-once';
   const logger = options.logger ?? createLogger(service, config.logLevel);
   const metrics = options.metrics ?? createStageMetrics();
-  const serde = new Serde({ registryUrl: config.schemaRegistryUrl });
+  const serde = new Serde({ registryUrl: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
   const kafka: Kafka = createKafka({
-    brokers: config.kafkaBrokers,
+    config,
     clientId: `${service}-${randomUUID().slice(0, 8)}`,
     logger,
   });
@@ -336,9 +336,18 @@ export function createStage<T>(options: StageOptions<T>): Stage {
           consumerGroupId: groupId,
           topics: [{ topic: input.topic, partitions: [{ partition, offset: nextOffset }] }],
         });
+        // A member the group has given up on (a batch slower than the session) must not commit:
+        // the partition may already be another's. kafkajs's sendOffsets carries no group
+        // generation, so the broker would not refuse it; ask the coordinator first.
+        await payload.heartbeat();
         await transaction.commit();
       } catch (error) {
         await transaction.abort().catch(() => undefined);
+        // The outcome is unknown: a commit whose answer was lost (a broker restart, a timeout)
+        // may have gone through. A new producer fences this transactional id, which settles the
+        // old transaction either way, and the retry then re-reads the committed offset and skips
+        // what is already out. Retrying on the old producer with the old offset would send it twice.
+        await dropProducer(partition);
         throw error;
       }
       fencedAt.set(partition, Number(nextOffset));
@@ -366,10 +375,6 @@ export function createStage<T>(options: StageOptions<T>): Stage {
       if (!payload.isRunning() || payload.isStale()) return;
       try {
         await processOnce(payload);
-        if (attempt > 0)
-          logger.info({ partition, attempts: attempt + 1 }, 'batch succeeded after transient failures');
-        await payload.heartbeat();
-        return;
       } catch (error) {
         const fenced = isFenced(error);
         const code = fenced
@@ -392,7 +397,14 @@ export function createStage<T>(options: StageOptions<T>): Stage {
           );
         }
         await backoff(attempt, payload);
+        continue;
       }
+      if (attempt > 0)
+        logger.info({ partition, attempts: attempt + 1 }, 'batch succeeded after transient failures');
+      // The batch is committed: a failed heartbeat now only means a rebalance, which kafkajs
+      // handles after this returns. It must not send the batch round again.
+      await payload.heartbeat().catch(() => undefined);
+      return;
     }
   }
 
@@ -436,6 +448,8 @@ export function createStage<T>(options: StageOptions<T>): Stage {
         joined = true;
         metrics.ready.set(stageLabel, 1);
         metrics.assignedPartitions.set(stageLabel, assigned.length);
+        // Partitions that moved to another replica must not keep reporting their old lag here.
+        metrics.lag.reset();
         fencedAt.clear(); // after any rebalance, fence again and re-read committed offsets
         for (const partition of partitionProducers.keys())
           if (!assigned.includes(partition)) void dropProducer(partition);

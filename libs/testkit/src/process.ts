@@ -18,7 +18,9 @@ export async function freePort(): Promise<number> {
 export interface ServiceProcess {
   readonly child: ChildProcess;
   readonly port: number;
-  /** SIGTERM, then the exit code. */
+  /** What it wrote to stdout and stderr, when started with `capture` (else empty). */
+  output(): string;
+  /** SIGTERM (SIGKILL if it has not drained within 30 s), then the exit code. */
   stop(): Promise<number | null>;
 }
 
@@ -27,9 +29,10 @@ export function startService(
   name: string,
   env: Record<string, string>,
   timeoutMs = 60_000,
+  capture = false,
 ): Promise<ServiceProcess> {
   const entry = fileURLToPath(new URL(`../../../services/${name}/src/index.ts`, import.meta.url));
-  return startStageProcess(entry, env, timeoutMs);
+  return startStageProcess(entry, env, timeoutMs, capture);
 }
 
 /** Starts a stage's entry file as a process the way `npm start` does; resolves once /readyz answers 200. */
@@ -37,11 +40,19 @@ export async function startStageProcess(
   entry: string,
   env: Record<string, string>,
   timeoutMs = 60_000,
+  capture = false,
 ): Promise<ServiceProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, entry], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, MAILPOOLS_HTTP_PORT: String(port) },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', capture ? 'pipe' : 'inherit', capture ? 'pipe' : 'inherit'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
   });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -61,11 +72,14 @@ export async function startStageProcess(
   return {
     child,
     port,
+    output: () => output,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
       const exited = once(child, 'exit');
       child.kill('SIGTERM');
+      const stuck = setTimeout(() => child.kill('SIGKILL'), 30_000);
       const [code] = await exited;
+      clearTimeout(stuck);
       return code as number | null;
     },
   };

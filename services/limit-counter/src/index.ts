@@ -10,10 +10,10 @@ import {
   loadRuntimeConfig,
   wireStage,
 } from '@mailpools/core';
-import { loadPolicy } from '@mailpools/policy';
+import { loadPolicy, tenantMetricLabels } from '@mailpools/policy';
 import type { OutboundMessage } from '@mailpools/schemas';
 import { createStage, type OutputRecord, stopOnSignals } from '@mailpools/stream';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { countBatch, maskAddress } from './limits.ts';
 import { createLimitStore, limitsPrefix } from './store.ts';
 
@@ -52,7 +52,11 @@ const stage = createStage<OutboundMessage>({
         { topic: counted as string, schema: 'OutboundMessage', key: event.messageId, value: event },
       ];
       if (restriction) {
-        restrictions.inc({ action: restriction.action, limit: restriction.limit });
+        restrictions.inc({
+          action: restriction.action,
+          limit: restriction.limit,
+          ...tenantMetricLabels(policy, restriction.tenantId),
+        });
         alerts.inc({ alert: 'sender_restricted' });
         if (!duplicate)
           logger.warn(
@@ -82,9 +86,20 @@ const decisions = new Counter({
 });
 const restrictions = new Counter({
   name: 'mailpools_limits_restrictions_total',
-  help: 'Senders restricted, by action and limit.',
-  labelNames: ['action', 'limit'],
+  help: 'Senders restricted, by action, limit, tenant (listed ones; other) and tenant class.',
+  labelNames: ['action', 'limit', 'tenant', 'tenant_class'],
   registers: [stage.metrics.registry],
+});
+new Gauge({
+  name: 'mailpools_limits_restricted_senders',
+  help: 'Senders restricted now (in Redis, shared by every replica: aggregate with max, not sum).',
+  registers: [stage.metrics.registry],
+  // Read from Redis when scraped; a scrape while Redis is away keeps the last value.
+  async collect() {
+    const now = Date.now();
+    const entries = await store.restrictions().catch(() => undefined);
+    if (entries) this.set(entries.filter((e) => e.until === null || e.until > now).length);
+  },
 });
 const alerts = new Counter({
   name: 'mailpools_limits_alerts_total',

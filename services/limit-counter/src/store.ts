@@ -104,7 +104,7 @@ export interface LimitStore {
   /** Lifts a restriction; undefined when the sender was not restricted. */
   release(tenantId: string, sender: string): Promise<RestrictionEntry | undefined>;
   usage(tenantId: string, sender: string): Promise<SenderUsage>;
-  /** Redis commands sent so far (a script call is one). */
+  /** Redis calls the counting has made so far (a script call is one); listing and releasing are not counted. */
   readonly roundTrips: () => number;
 }
 
@@ -214,7 +214,6 @@ export function createLimitStore(redis: Redis, settings: StoreSettings): LimitSt
     },
 
     async restrictions() {
-      roundTrips++;
       const all = await redis.hgetall(restrictedKey).catch((error: unknown) => {
         throw redisError(error);
       });
@@ -225,7 +224,6 @@ export function createLimitStore(redis: Redis, settings: StoreSettings): LimitSt
 
     async release(tenantId, sender) {
       const field = `${tenantId}/${sender.toLowerCase()}`;
-      roundTrips++;
       const [[, raw], [, removed]] = (await redis
         .multi()
         .hget(restrictedKey, field)

@@ -47,8 +47,8 @@ export interface SurgeState {
 
 /** Where the counts and surge states live: in memory (one process), or Redis (shared by replicas). */
 export interface NdrStore {
-  /** Adds facts not added before (by id); returns how many were new. */
-  add(facts: readonly NdrFact[]): Promise<number>;
+  /** Adds facts not added before (by id); returns those that were new. */
+  add(facts: readonly NdrFact[]): Promise<NdrFact[]>;
   window(scope: string, fromMinute: number, toMinute: number): Promise<WindowStats>;
   /** NDRs of the scope in each of these hours (epoch hour numbers); undefined before the scope was first seen. */
   hourCounts(scope: string, hours: readonly number[]): Promise<(number | undefined)[]>;

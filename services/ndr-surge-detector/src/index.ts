@@ -9,6 +9,7 @@ import {
   MailpoolsError,
   wireStage,
 } from '@mailpools/core';
+import { tenantMetricLabels, watchPolicy } from '@mailpools/policy';
 import type { NdrSurgeAlert, PoolAssignment } from '@mailpools/schemas';
 import { createStage, type OutputRecord, stopOnSignals } from '@mailpools/stream';
 import { Counter, Gauge } from 'prom-client';
@@ -18,6 +19,12 @@ import { RedisNdrStore } from './stores.ts';
 const SERVICE = 'ndr-surge-detector';
 const config = loadRuntimeConfig();
 const logger = createLogger(SERVICE, config.logLevel);
+// Read for the tenant labels of the NDR metric only (a bounded set of tenants, and their classes).
+const policy = watchPolicy(process.env, {
+  changed: (next) => logger.info({ policy: next.version }, 'policy reloaded'),
+  refused: (error) =>
+    logger.error({ code: error.code }, `policy change refused, keeping the previous one: ${error.message}`),
+});
 const redis = createRedisClient(config.redisUrl, logger, 'partitions pause and retry');
 const store = new RedisNdrStore(redis, `mailpools:${config.namespace}ndr:`);
 const wired = wireStage(SERVICE, config.namespace, config.partitions);
@@ -61,7 +68,7 @@ const stage = createStage<PoolAssignment>({
 /** Counts the batch's NDRs, then looks at every scope they touch and every surge under way. */
 async function handle(assignments: PoolAssignment[]): Promise<OutputRecord[][]> {
   const facts = assignments.map(factOf).filter((f): f is NdrFact => f !== undefined);
-  ndrs.inc(await store.add(facts));
+  for (const fact of await store.add(facts)) ndrs.inc(tenantMetricLabels(policy.current(), fact.tenantId));
   // Event time: the batch's latest assignment.
   const now = Math.max(...assignments.map((a) => a.eventTime));
   const active = new Set(await store.activeScopes());
@@ -103,7 +110,8 @@ async function handle(assignments: PoolAssignment[]): Promise<OutputRecord[][]> 
 
 const ndrs = new Counter({
   name: 'mailpools_ndr_total',
-  help: 'NDRs counted (each once, whatever the replays).',
+  help: 'NDRs counted (each once, whatever the replays), by tenant (listed ones; other) and tenant class.',
+  labelNames: ['tenant', 'tenant_class'],
   registers: [stage.metrics.registry],
 });
 const alertsTotal = new Counter({

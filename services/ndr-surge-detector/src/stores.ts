@@ -47,12 +47,12 @@ export class MemoryNdrStore implements NdrStore {
   readonly #surges = new Map<string, SurgeState>();
   readonly #seen = new Set<string>();
 
-  async add(facts: readonly NdrFact[]): Promise<number> {
-    let added = 0;
+  async add(facts: readonly NdrFact[]): Promise<NdrFact[]> {
+    const added: NdrFact[] = [];
     for (const fact of facts) {
       if (this.#seen.has(fact.id)) continue;
       this.#seen.add(fact.id);
-      added++;
+      added.push(fact);
       for (const scope of scopesOf(fact)) {
         const minutes = this.#minutes.get(scope) ?? new Map<number, MinuteBucket>();
         this.#minutes.set(scope, minutes);
@@ -151,10 +151,10 @@ export class MemoryNdrStore implements NdrStore {
 const ADD_SCRIPT = `
 local prefix = ARGV[1]
 local facts = cjson.decode(ARGV[2])
-local added = 0
-for _, f in ipairs(facts) do
+local added = {}
+for i, f in ipairs(facts) do
   if redis.call('SET', prefix .. 'seen:' .. f.id, '1', 'NX', 'EX', 172800) then
-    added = added + 1
+    added[#added + 1] = i - 1
     for _, scope in ipairs(f.scopes) do
       local m = prefix .. 'm:' .. scope .. ':' .. f.minute
       redis.call('HINCRBY', m, 'total', 1)
@@ -191,7 +191,7 @@ return 1
 `;
 
 type Scripted = Redis & {
-  ndrAdd(prefix: string, facts: string): Promise<number>;
+  ndrAdd(prefix: string, facts: string): Promise<number[]>;
   ndrTransition(
     surgeKey: string,
     activeKey: string,
@@ -214,8 +214,8 @@ export class RedisNdrStore implements NdrStore {
     this.#prefix = prefix;
   }
 
-  async add(facts: readonly NdrFact[]): Promise<number> {
-    if (facts.length === 0) return 0;
+  async add(facts: readonly NdrFact[]): Promise<NdrFact[]> {
+    if (facts.length === 0) return [];
     const rows = facts.map((f) => ({
       id: `${f.tenantId}/${f.id}`,
       scopes: scopesOf(f),
@@ -230,7 +230,8 @@ export class RedisNdrStore implements NdrStore {
       source: f.originalSource ?? '',
       domain: domainOf(f.finalRecipient),
     }));
-    return this.#redis.ndrAdd(this.#prefix, JSON.stringify(rows));
+    const added = await this.#redis.ndrAdd(this.#prefix, JSON.stringify(rows));
+    return added.map((i) => facts[i] as NdrFact);
   }
 
   async window(scope: string, fromMinute: number, toMinute: number): Promise<WindowStats> {

@@ -9,10 +9,10 @@ import {
   MailpoolsError,
   wireStage,
 } from '@mailpools/core';
-import { watchPolicy } from '@mailpools/policy';
+import { tenantMetricLabels, watchPolicy } from '@mailpools/policy';
 import type { OutboundMessage } from '@mailpools/schemas';
 import { createStage, perRecord, stopOnSignals } from '@mailpools/stream';
-import { Counter } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import { route } from './route.ts';
 import { srsKeyPrefix } from './srs.ts';
 
@@ -36,7 +36,9 @@ const stage = createStage<OutboundMessage>({
   input: { topic: wired.input, schema: 'OutboundMessage' },
   topics: wired.topics,
   handle: perRecord(async ({ value }) => {
-    const { assignment, srsRecord } = route(value, policy.current(), Date.now());
+    const now = Date.now();
+    const current = policy.current();
+    const { assignment, srsRecord } = route(value, current, now);
     if (srsRecord) {
       // Kept before the assignment is produced, so a bounce to the address can always be reversed.
       await redis
@@ -52,15 +54,26 @@ const stage = createStage<OutboundMessage>({
           );
         });
     }
-    assignments.inc({ pool: assignment.pool, rule: assignment.trace.find((t) => t.matched)?.rule ?? 'none' });
+    assignments.inc({
+      pool: assignment.pool,
+      rule: assignment.trace.find((t) => t.matched)?.rule ?? 'none',
+      ...tenantMetricLabels(current, value.tenantId),
+    });
+    eventAge.observe(Math.max(0, now - value.eventTime) / 1000);
     if (assignment.rewrittenSender) rewritten.inc();
     return [{ topic: routed, schema: 'PoolAssignment', key: assignment.messageId, value: assignment }];
   }),
 });
 const assignments = new Counter({
   name: 'mailpools_router_assignments_total',
-  help: 'Pool assignments by pool and the rule that decided (none: good mail).',
-  labelNames: ['pool', 'rule'],
+  help: 'Pool assignments by pool, the rule that decided (none: good mail), tenant (listed ones; other) and tenant class.',
+  labelNames: ['pool', 'rule', 'tenant', 'tenant_class'],
+  registers: [stage.metrics.registry],
+});
+const eventAge = new Histogram({
+  name: 'mailpools_router_event_age_seconds',
+  help: "From the event's own time (set by the platform at submission) to its routing: the pipeline's end-to-end latency (a replay shows the replayed events' age).",
+  buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
   registers: [stage.metrics.registry],
 });
 const rewritten = new Counter({

@@ -34,8 +34,8 @@ const verdicts = new Counter({
   registers: [stage.metrics.registry],
 });
 const scores = new Histogram({
-  name: 'mailpools_spam_score',
-  help: 'Spam scores given.',
+  name: 'mailpools_spam_score_ratio',
+  help: 'Spam scores given (0 to 1).',
   buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99],
   registers: [stage.metrics.registry],
 });

@@ -1,0 +1,222 @@
+// Kafka over SASL/SCRAM-SHA-512 and TLS on the local stack: a service configured for the stack's
+// SASL_SSL listener consumes and produces through it (transactions included), at debug log level
+// without its password in a single line of output; a wrong password is refused with an error
+// that says so, and that password is not printed either. Configuration mistakes name the field.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadRuntimeConfig, SERVICE_NODE_FLAGS, TOPICS } from '@mailpools/core';
+import { stackKafkaCredentials } from '@mailpools/stack';
+import { createEventProducer, readTopic } from '@mailpools/stream';
+import { freePort, sampleEvent, startService, testConfig } from '@mailpools/testkit';
+import { Redis } from 'ioredis';
+
+function secureEnv(password: string): Record<string, string> {
+  const kafka = stackKafkaCredentials({ log: () => undefined });
+  return {
+    KAFKA_BROKERS: kafka.brokers.join(','),
+    KAFKA_SECURITY_PROTOCOL: kafka.protocol,
+    KAFKA_SASL_MECHANISM: kafka.mechanism,
+    KAFKA_SASL_USERNAME: kafka.username,
+    KAFKA_SASL_PASSWORD: password,
+    NODE_EXTRA_CA_CERTS: kafka.caFile,
+  };
+}
+
+test('a service talks to Kafka over SASL/SCRAM with TLS, and its logs never show the password', {
+  timeout: 120_000,
+}, async () => {
+  const { password } = stackKafkaCredentials({ log: () => undefined });
+  // The test itself feeds and reads through the plaintext listener of the same broker.
+  const config = testConfig({ MAILPOOLS_PARTITIONS: '1' });
+  const producer = await createEventProducer(config);
+  const service = await startService(
+    'spam-classifier',
+    {
+      ...secureEnv(password),
+      MAILPOOLS_NAMESPACE: config.namespace,
+      MAILPOOLS_PARTITIONS: '1',
+      LOG_LEVEL: 'debug',
+    },
+    60_000,
+    true,
+  );
+  try {
+    const events = Array.from({ length: 20 }, (_, i) => sampleEvent(`secure-${i}`));
+    await producer.send(
+      `${config.namespace}${TOPICS.submitted}`,
+      'OutboundMessage',
+      events.map((e) => ({ key: e.messageId, value: e })),
+    );
+    const classified = await readTopic(config, {
+      topic: `${config.namespace}${TOPICS.classified}`,
+      count: events.length,
+      timeoutMs: 60_000,
+    });
+    assert.equal(classified.length, events.length, 'every event went through the SASL_SSL listener');
+  } finally {
+    assert.equal(await service.stop(), 0);
+    await producer.close();
+  }
+  const output = service.output();
+  assert.ok(output.length > 1_000, 'the service logged at debug level');
+  assert.ok(!output.includes(password), 'the SCRAM password appears nowhere in its output');
+});
+
+test('with Redis behind AUTH and TLS as well, the limit counter counts there; neither password reaches its output', {
+  timeout: 120_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailpools-redis-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const made = spawnSync('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
+  assert.equal(made.status, 0, String(made.stderr));
+  const redisPassword = 'redis-secret-0123456789';
+  const port = await freePort();
+  const redisServer = spawn('redis-server', [
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    cert,
+    '--tls-key-file',
+    key,
+    '--tls-auth-clients',
+    'no',
+    '--requirepass',
+    redisPassword,
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
+  // One trust file for both TLS peers: the stack's Kafka certificate and this Redis's.
+  const { password: kafkaPassword, caFile } = stackKafkaCredentials({ log: () => undefined });
+  const bundle = join(dir, 'trust.pem');
+  writeFileSync(bundle, readFileSync(caFile, 'utf8') + readFileSync(cert, 'utf8'));
+  const redisUrl = `rediss://:${redisPassword}@127.0.0.1:${port}`;
+  const config = testConfig({ MAILPOOLS_PARTITIONS: '1' });
+  const producer = await createEventProducer(config);
+  let service: Awaited<ReturnType<typeof startService>> | undefined;
+  try {
+    service = await startService(
+      'limit-counter',
+      {
+        ...secureEnv(kafkaPassword),
+        NODE_EXTRA_CA_CERTS: bundle,
+        REDIS_URL: redisUrl,
+        MAILPOOLS_NAMESPACE: config.namespace,
+        MAILPOOLS_PARTITIONS: '1',
+        LOG_LEVEL: 'debug',
+      },
+      60_000,
+      true,
+    );
+    const events = Array.from({ length: 10 }, (_, i) => sampleEvent(`counted-${i}`));
+    await producer.send(
+      `${config.namespace}${TOPICS.classified}`,
+      'OutboundMessage',
+      events.map((e) => ({ key: e.messageId, value: e })),
+    );
+    const counted = await readTopic(config, {
+      topic: `${config.namespace}${TOPICS.counted}`,
+      count: events.length,
+      timeoutMs: 60_000,
+    });
+    assert.equal(counted.length, events.length);
+    const redis = new Redis(redisUrl, { tls: { ca: readFileSync(cert) } });
+    try {
+      const keys = await redis.keys(`mailpools:${config.namespace}*`);
+      assert.ok(keys.length > 0, 'the counters are in the TLS Redis');
+    } finally {
+      redis.disconnect();
+    }
+  } finally {
+    if (service) assert.equal(await service.stop(), 0);
+    await producer.close();
+    redisServer.kill('SIGTERM');
+    await once(redisServer, 'exit');
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const output = service?.output() ?? '';
+  assert.ok(output.length > 1_000, 'the service logged at debug level');
+  assert.ok(!output.includes(kafkaPassword), 'the SCRAM password appears nowhere in its output');
+  assert.ok(!output.includes(redisPassword), 'the Redis password appears nowhere in its output');
+});
+
+test('a wrong SCRAM password is refused with an error that says so, and is not printed', {
+  timeout: 60_000,
+}, async () => {
+  const wrong = 'not-the-password-0123456789';
+  const entry = fileURLToPath(new URL('../services/spam-classifier/src/index.ts', import.meta.url));
+  const config = testConfig();
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, entry], {
+    env: {
+      ...process.env,
+      ...secureEnv(wrong),
+      MAILPOOLS_NAMESPACE: config.namespace,
+      MAILPOOLS_HTTP_PORT: '0',
+    },
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    output += chunk;
+  });
+  const deadline = Date.now() + 40_000;
+  while (!/authentication failed/i.test(output) && child.exitCode === null && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 200));
+  if (child.exitCode === null) {
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  }
+  assert.match(output, /SASL SCRAM SHA512 authentication failed/i);
+  assert.ok(!output.includes(wrong), 'the password it tried is not in its output');
+});
+
+test('security settings are checked at start-up and name the field that is wrong', () => {
+  const base = {
+    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+    KAFKA_SASL_USERNAME: 'mailpools',
+    KAFKA_SASL_PASSWORD: 's3cret',
+  };
+  assert.deepEqual(loadRuntimeConfig(base).kafkaSecurity, {
+    protocol: 'SASL_SSL',
+    sasl: { mechanism: 'scram-sha-512', username: 'mailpools', password: 's3cret' },
+  });
+  assert.throws(() => loadRuntimeConfig({ ...base, KAFKA_SASL_PASSWORD: '' }), /KAFKA_SASL_PASSWORD/);
+  assert.throws(
+    () => loadRuntimeConfig({ ...base, KAFKA_SECURITY_PROTOCOL: 'TLS' }),
+    /KAFKA_SECURITY_PROTOCOL/,
+  );
+  assert.throws(() => loadRuntimeConfig({ ...base, KAFKA_SASL_MECHANISM: 'GSSAPI' }), /KAFKA_SASL_MECHANISM/);
+  assert.throws(() => loadRuntimeConfig({ SCHEMA_REGISTRY_PASSWORD: 'x' }), /SCHEMA_REGISTRY_USERNAME/);
+  assert.deepEqual(loadRuntimeConfig({ KAFKA_SECURITY_PROTOCOL: 'SSL' }).kafkaSecurity, { protocol: 'SSL' });
+});
