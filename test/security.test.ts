@@ -1,16 +1,21 @@
 // Kafka over SASL/SCRAM-SHA-512 and TLS on the local stack: a service configured for the stack's
 // SASL_SSL listener consumes and produces through it (transactions included), at debug log level
 // without its password in a single line of output; a wrong password is refused with an error
-// that says so, and that password is not printed either. Configuration mistakes name the field.
+// that says so, and that password is not printed either. The schema registry behind a gateway
+// that wants basic auth: the credentials are sent, never printed, and their absence is an error
+// with a code. Configuration mistakes name the field.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { loadRuntimeConfig, SERVICE_NODE_FLAGS, TOPICS } from '@mailpools/core';
+import { loadRuntimeConfig, MailpoolsError, SERVICE_NODE_FLAGS, TOPICS } from '@mailpools/core';
+import { Serde } from '@mailpools/schemas';
 import { stackKafkaCredentials } from '@mailpools/stack';
 import { createEventProducer, readTopic } from '@mailpools/stream';
 import { freePort, sampleEvent, startService, testConfig } from '@mailpools/testkit';
@@ -166,6 +171,91 @@ test('with Redis behind AUTH and TLS as well, the limit counter counts there; ne
   assert.ok(output.length > 1_000, 'the service logged at debug level');
   assert.ok(!output.includes(kafkaPassword), 'the SCRAM password appears nowhere in its output');
   assert.ok(!output.includes(redisPassword), 'the Redis password appears nowhere in its output');
+});
+
+test('behind a registry gateway that wants basic auth, a service with the credentials works and never prints them; none or wrong ones are refused with a code', {
+  timeout: 120_000,
+}, async () => {
+  const config = testConfig({ MAILPOOLS_PARTITIONS: '1' });
+  const upstream = new URL(config.schemaRegistryUrl);
+  const [user, password] = ['mailpools', 'registry-secret-0123456789'];
+  const expected = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  const seen = { allowed: 0, refused: 0 };
+  // The real Apicurio registry, behind a gateway that checks basic auth (as in front of a hosted one).
+  const gateway = createServer(async (req, res) => {
+    if (req.headers.authorization !== expected) {
+      seen.refused++;
+      res.writeHead(401, {
+        'www-authenticate': 'Basic realm="registry"',
+        'content-type': 'application/json',
+      });
+      res.end(JSON.stringify({ error_code: 401, message: 'Unauthorized' }));
+      return;
+    }
+    seen.allowed++;
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const answer = await fetch(new URL(req.url ?? '/', upstream.origin), {
+      method: req.method,
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/json', accept: '*/*' },
+      body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+    });
+    res.writeHead(answer.status, {
+      'content-type': answer.headers.get('content-type') ?? 'application/json',
+    });
+    res.end(Buffer.from(await answer.arrayBuffer()));
+  });
+  gateway.listen(0, '127.0.0.1');
+  await once(gateway, 'listening');
+  const registryUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}${upstream.pathname}`;
+  const producer = await createEventProducer(config);
+  let service: Awaited<ReturnType<typeof startService>> | undefined;
+  try {
+    for (const auth of [undefined, { username: user, password: 'wrong' }]) {
+      await assert.rejects(
+        new Serde({ registryUrl, auth, retries: 0 }).register('OutboundMessage'),
+        (error: unknown) =>
+          error instanceof MailpoolsError &&
+          error.code === 'MAILPOOLS_ERR_REGISTRY_UNAUTHORISED' &&
+          error.retriable &&
+          !error.message.includes('wrong'),
+      );
+    }
+    service = await startService(
+      'spam-classifier',
+      {
+        SCHEMA_REGISTRY_URL: registryUrl,
+        SCHEMA_REGISTRY_USERNAME: user,
+        SCHEMA_REGISTRY_PASSWORD: password,
+        MAILPOOLS_NAMESPACE: config.namespace,
+        MAILPOOLS_PARTITIONS: '1',
+        LOG_LEVEL: 'debug',
+      },
+      60_000,
+      true,
+    );
+    const events = Array.from({ length: 5 }, (_, i) => sampleEvent(`registry-auth-${i}`));
+    await producer.send(
+      `${config.namespace}${TOPICS.submitted}`,
+      'OutboundMessage',
+      events.map((e) => ({ key: e.messageId, value: e })),
+    );
+    const classified = await readTopic(config, {
+      topic: `${config.namespace}${TOPICS.classified}`,
+      count: events.length,
+      timeoutMs: 60_000,
+    });
+    assert.equal(classified.length, events.length, 'the service read and wrote through the guarded registry');
+    assert.ok(seen.allowed > 0, 'the service asked the registry with its credentials');
+    assert.equal(seen.refused, 2, 'only the two clients without the right credentials were refused');
+  } finally {
+    if (service) assert.equal(await service.stop(), 0);
+    await producer.close();
+    gateway.close();
+  }
+  const output = service?.output() ?? '';
+  assert.ok(output.length > 1_000, 'the service logged at debug level');
+  assert.ok(!output.includes(password), 'the registry password appears nowhere in its output');
 });
 
 test('a wrong SCRAM password is refused with an error that says so, and is not printed', {

@@ -172,6 +172,18 @@ function registryError(error: unknown, doing: string): MailpoolsError {
       },
     );
   }
+  if (status === 401 || status === 403) {
+    // Every record needs the registry: a config mistake, not a poison record. The partition waits.
+    return new MailpoolsError(
+      'MAILPOOLS_ERR_REGISTRY_UNAUTHORISED',
+      `The schema registry refused this client's credentials (${doing}).`,
+      {
+        hint: 'Set SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD to an account of the registry; the work is retried meanwhile.',
+        retriable: true,
+        cause: error,
+      },
+    );
+  }
   if (status === 409 || status === 422) {
     return new MailpoolsError(
       'MAILPOOLS_ERR_INCOMPATIBLE_SCHEMA',
