@@ -17,6 +17,20 @@ test('tenant overrides layer over the defaults, which layer over the built-in on
   assert.ok(Object.isFrozen(tenantPolicy(policy, 'contoso').spam));
 });
 
+test("NDR surge thresholds: the platform's in defaults, a noisy tenant's own on top", () => {
+  const policy = compilePolicy({
+    version: 'v8',
+    defaults: { ndr: { startProbability: 1e-5 } },
+    tenants: { noisy: { ndr: { startFactor: 8, startWindowsMinutes: [2, 5] } } },
+  });
+  assert.equal(policy.defaults.ndr.startProbability, 1e-5);
+  assert.equal(policy.defaults.ndr.startFactor, DEFAULT_POLICY.defaults.ndr.startFactor);
+  assert.deepEqual(
+    { ...tenantPolicy(policy, 'noisy').ndr },
+    { ...DEFAULT_POLICY.defaults.ndr, startProbability: 1e-5, startFactor: 8, startWindowsMinutes: [2, 5] },
+  );
+});
+
 for (const [document, path] of [
   [{ version: 'v', defaults: { spam: { spamAt: 2 } } }, 'defaults.spam.spamAt'],
   [
@@ -26,6 +40,12 @@ for (const [document, path] of [
   [{ version: 'v', tenants: { t: { spam: { spamAtt: 0.3 } } } }, 'tenants.t.spam.spamAtt'],
   [{ defaults: {} }, 'version'],
   [{ version: 'v', surprise: 1 }, 'surprise'],
+  [{ version: 'v', defaults: { ndr: { startProbability: 0 } } }, 'defaults.ndr.startProbability'],
+  [
+    { version: 'v', tenants: { t: { ndr: { startWindowsMinutes: [1, 0.5] } } } },
+    'tenants.t.ndr.startWindowsMinutes[1]',
+  ],
+  [{ version: 'v', tenants: { t: { ndr: { startWindows: [1] } } } }, 'tenants.t.ndr.startWindows'],
 ] as const) {
   test(`an invalid policy names ${path}`, () => {
     assert.throws(

@@ -77,7 +77,8 @@ export function generateTraffic(options: TrafficOptions): Traffic {
       const startMinute =
         options.warmUpDays * 1_440 +
         Math.floor(random() * ((options.days - options.warmUpDays) * 1_440 - 120));
-      const start = options.start + startMinute * MINUTE;
+      // Campaigns do not wait for a minute to begin.
+      const start = options.start + startMinute * MINUTE + Math.floor(random() * MINUTE);
       const duration = (20 + Math.floor(random() * 40)) * MINUTE;
       surges.push({
         tenantId: tenant.id,
@@ -158,12 +159,14 @@ export function generateTraffic(options: TrafficOptions): Traffic {
         for (let k = poisson(expected, random); k > 0; k--)
           facts.push(normalNdr(tenant.id, minuteStart + Math.floor(random() * MINUTE)));
         for (const surge of surgesByTenant.get(tenant.id) ?? []) {
-          if (minuteStart < surge.start || minuteStart >= surge.end) continue;
+          const from = Math.max(minuteStart, surge.start);
+          const to = Math.min(minuteStart + MINUTE, surge.end);
+          if (from >= to) continue;
           // On top of the normal traffic: (strength - 1) × the baseline, and at least 3 a minute:
           // a campaign that a human would call a surge.
-          const extra = Math.max(3, (surge.strength - 1) * expected);
+          const extra = Math.max(3, (surge.strength - 1) * expected) * ((to - from) / MINUTE);
           for (let k = poisson(extra, random); k > 0; k--)
-            facts.push(surgeNdr(surge, minuteStart + Math.floor(random() * MINUTE)));
+            facts.push(surgeNdr(surge, from + Math.floor(random() * (to - from))));
         }
       }
       return facts.sort((a, b) => a.at - b.at);

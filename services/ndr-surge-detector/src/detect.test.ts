@@ -2,9 +2,9 @@
 // learnt per hour of day, and one surge's life (started, ended) on the in-memory store.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DEFAULT_POLICY } from '@mailpools/policy';
 import {
   baselinePerMinute,
-  DEFAULT_DETECTOR,
   emptyWindow,
   evaluate,
   likelyCause,
@@ -108,18 +108,18 @@ test('the baseline is the median of the same hour on earlier days: the daily rhy
     store,
     't',
     T0 + 5 * 86_400_000 + 9 * 3_600_000 + 30 * MINUTE,
-    DEFAULT_DETECTOR,
+    DEFAULT_POLICY.defaults.ndr,
   );
   const three = await baselinePerMinute(
     store,
     't',
     T0 + 5 * 86_400_000 + 3 * 3_600_000 + 30 * MINUTE,
-    DEFAULT_DETECTOR,
+    DEFAULT_POLICY.defaults.ndr,
   );
   assert.equal(nine, 1, '60 an hour at nine, whatever day 2 did');
   assert.equal(three, 0.1);
   assert.equal(
-    await baselinePerMinute(store, 'new', T0, DEFAULT_DETECTOR),
+    await baselinePerMinute(store, 'new', T0, DEFAULT_POLICY.defaults.ndr),
     Number.POSITIVE_INFINITY,
     'nothing learnt: no alert',
   );
@@ -144,4 +144,25 @@ test('one surge, one alertId: started within two minutes, ended once quiet again
   assert.match(phases.at(-1) ?? '', /^ENDED@/);
   assert.equal(phases.filter((p) => p.startsWith('STARTED')).length, 1);
   assert.equal(ids.size, 1);
+});
+
+test('a surge is seen while its first minute is still under way, not when the minute completes', async () => {
+  const store = new MemoryNdrStore();
+  for (let day = 0; day < 2; day++)
+    for (let h = 0; h < 24; h++) await store.add(facts('t', T0 + day * 86_400_000 + h * 3_600_000, 30));
+  const minute = T0 + 2 * 86_400_000 + 10 * 3_600_000 + 7 * MINUTE;
+  // Half a minute in: 20 bounces against half a minute's expected 0.25.
+  await store.add(facts('t', minute + 5_000, 20, false));
+  const alert = await evaluate(store, 't', minute + 30_000);
+  assert.equal(alert?.phase, 'STARTED');
+  assert.equal(alert?.eventTime, minute + 30_000);
+  assert.equal(alert?.likelyCause, 'SPOOFING');
+});
+
+test('learning: the first, partly watched hour counts toward the mean so far', async () => {
+  const store = new MemoryNdrStore();
+  const first = T0 + 20 * MINUTE; // seen from 00:20: the first hour is two thirds watched
+  for (let m = 0; m < 60; m++) await store.add(facts('t', first + m * MINUTE, 2));
+  // 120 bounces in the hour since first seen: a mean of 2 a minute, so twice that while learning.
+  assert.equal(await baselinePerMinute(store, 't', first + 60 * MINUTE, DEFAULT_POLICY.defaults.ndr), 4);
 });

@@ -5,6 +5,7 @@
 // One alert per surge: STARTED, UPDATED (when the likely cause changes, or every few minutes with
 // new figures), ENDED, all with one alertId. The cause is named from the bounces themselves.
 import { createHash } from 'node:crypto';
+import { DEFAULT_POLICY, type NdrSurgePolicy } from '@mailpools/policy';
 import type { NdrSurgeAlert, SurgeCause } from '@mailpools/schemas';
 
 export const PLATFORM = '*';
@@ -50,48 +51,16 @@ export interface NdrStore {
   /** Adds facts not added before (by id); returns those that were new. */
   add(facts: readonly NdrFact[]): Promise<NdrFact[]>;
   window(scope: string, fromMinute: number, toMinute: number): Promise<WindowStats>;
-  /** NDRs of the scope in each of these hours (epoch hour numbers); undefined before the scope was first seen. */
-  hourCounts(scope: string, hours: readonly number[]): Promise<(number | undefined)[]>;
-  /** When the scope's first NDR was counted, or undefined. */
-  firstSeen(scope: string): Promise<number | undefined>;
+  /** NDRs of the scope in each of these hours (epoch hour numbers), and when its first NDR was counted. */
+  hourCounts(
+    scope: string,
+    hours: readonly number[],
+  ): Promise<{ first: number | undefined; counts: number[] }>;
   surge(scope: string): Promise<SurgeState | undefined>;
   /** Sets the surge state if it is still `expected` (compare-and-set): one replica wins each transition. */
   transition(scope: string, expected: SurgeState | undefined, next: SurgeState | undefined): Promise<boolean>;
   activeScopes(): Promise<string[]>;
 }
-
-export interface DetectorSettings {
-  /** The windows (in minutes, up to the last complete one) a surge can start on. */
-  readonly startWindowsMinutes: readonly number[];
-  /** A window must hold this many times its baseline… */
-  readonly startFactor: number;
-  /** …at least this many NDRs… */
-  readonly startMinimum: number;
-  /** …and be this unlikely under the baseline (Poisson upper tail): noise is not a surge. */
-  readonly startProbability: number;
-  /** Minutes in the window a surge ends on; a surge lasts at least twice this. */
-  readonly endWindowMinutes: number;
-  /** It ends when that window holds less than this many times the baseline (plus the start minimum's half). */
-  readonly endFactor: number;
-  /** Days of the same hour the baseline looks back on. */
-  readonly baselineDays: number;
-  /** NDRs per minute assumed when a scope has no history yet. */
-  readonly floorPerMinute: number;
-  /** Minutes between UPDATED alerts of one surge when its cause stays the same. */
-  readonly updateEveryMinutes: number;
-}
-
-export const DEFAULT_DETECTOR: DetectorSettings = Object.freeze({
-  startWindowsMinutes: [1, 2, 3],
-  startFactor: 4,
-  startMinimum: 5,
-  startProbability: 1e-4,
-  endWindowMinutes: 5,
-  endFactor: 2,
-  baselineDays: 7,
-  floorPerMinute: 0.05,
-  updateEveryMinutes: 15,
-});
 
 export function emptyWindow(): WindowStats {
   return {
@@ -169,34 +138,35 @@ export async function baselinePerMinute(
   store: NdrStore,
   scope: string,
   atMs: number,
-  settings: DetectorSettings,
+  settings: NdrSurgePolicy,
 ): Promise<number> {
   const hour = Math.floor(atMs / HOUR);
-  const hours = Array.from({ length: settings.baselineDays }, (_, k) => hour - 24 * (k + 1));
-  const counts = (await store.hourCounts(scope, hours)).filter((n): n is number => n !== undefined);
-  if (counts.length > 0) {
-    counts.sort((a, b) => a - b);
-    const mid = counts.length >> 1;
+  const days = Array.from({ length: settings.baselineDays }, (_, k) => hour - 24 * (k + 1));
+  const { first, counts } = await store.hourCounts(scope, days);
+  if (first === undefined) return Number.POSITIVE_INFINITY;
+  // Only hours the scope was seen for from their beginning: a partly watched hour would read low.
+  const whole = counts.filter((_, i) => (days[i] as number) * HOUR >= first).sort((a, b) => a - b);
+  if (whole.length > 0) {
+    const mid = whole.length >> 1;
     const median =
-      counts.length % 2
-        ? (counts[mid] as number)
-        : ((counts[mid - 1] as number) + (counts[mid] as number)) / 2;
+      whole.length % 2 ? (whole[mid] as number) : ((whole[mid - 1] as number) + (whole[mid] as number)) / 2;
     return Math.max(settings.floorPerMinute, median / 60);
   }
-  // Less than a day of history: learning. No alert in the first hour; then twice the mean so far,
-  // which leaves room for the daily rhythm the scope has not shown yet.
-  const first = await store.firstSeen(scope);
-  if (first === undefined || atMs - first < HOUR) return Number.POSITIVE_INFINITY;
+  // Less than a day of history: learning. No alert in the first hour; then twice the mean so far
+  // (the first, partly watched hour included), which leaves room for the daily rhythm the scope
+  // has not shown yet.
+  if (atMs - first < HOUR) return Number.POSITIVE_INFINITY;
   const firstHour = Math.floor(first / HOUR);
   const sinceFirst = await store.hourCounts(
     scope,
     Array.from({ length: hour - firstHour + 1 }, (_, i) => firstHour + i),
   );
-  const total = sinceFirst.reduce((sum: number, n) => sum + (n ?? 0), 0);
+  const total = sinceFirst.counts.reduce((sum, n) => sum + n, 0);
   return Math.max(settings.floorPerMinute, (2 * total) / ((atMs - first) / MINUTE));
 }
 
 function alertOf(
+  now: number,
   scope: string,
   phase: NdrSurgeAlert['phase'],
   state: SurgeState,
@@ -215,7 +185,7 @@ function alertOf(
     ratio: Number((window.stats.total / Math.max(window.expected, 1e-9)).toFixed(2)),
     likelyCause: state.cause,
     evidence,
-    eventTime: window.end,
+    eventTime: now,
   };
 }
 
@@ -224,16 +194,20 @@ export async function evaluate(
   store: NdrStore,
   scope: string,
   now: number,
-  settings: DetectorSettings = DEFAULT_DETECTOR,
+  settings: NdrSurgePolicy = DEFAULT_POLICY.defaults.ndr,
 ): Promise<NdrSurgeAlert | undefined> {
   const current = await store.surge(scope);
-  const lastMinute = Math.floor(now / MINUTE) - 1; // the last complete minute
+  const thisMinute = Math.floor(now / MINUTE);
+  const lastMinute = thisMinute - 1; // the last complete minute
   const perMinute = await baselinePerMinute(store, scope, now, settings);
   if (!current) {
+    // Start windows end now: whole minutes plus the minute under way, so a surge is seen as it
+    // builds, not only when a minute completes; the baseline is scaled to the time covered.
+    const partial = (now - thisMinute * MINUTE) / MINUTE;
     for (const minutes of settings.startWindowsMinutes) {
-      const from = lastMinute - minutes + 1;
-      const stats = await store.window(scope, from, lastMinute);
-      const expected = perMinute * minutes;
+      const from = thisMinute - minutes;
+      const stats = await store.window(scope, from, thisMinute);
+      const expected = perMinute * (minutes + partial);
       if (
         stats.total < settings.startMinimum ||
         stats.total < settings.startFactor * expected ||
@@ -251,10 +225,11 @@ export async function evaluate(
       };
       if (!(await store.transition(scope, undefined, next))) return undefined;
       return alertOf(
+        now,
         scope,
         'STARTED',
         next,
-        { start: from * MINUTE, end: (lastMinute + 1) * MINUTE, stats, expected },
+        { start: from * MINUTE, end: now, stats, expected },
         evidence,
       );
     }
@@ -267,7 +242,7 @@ export async function evaluate(
   const oldEnough = now - current.startedAt >= 2 * settings.endWindowMinutes * MINUTE;
   if (oldEnough && stats.total < settings.endFactor * expected + settings.startMinimum / 2) {
     if (!(await store.transition(scope, current, undefined))) return undefined;
-    return alertOf(scope, 'ENDED', current, window, likelyCause(stats).evidence);
+    return alertOf(now, scope, 'ENDED', current, window, likelyCause(stats).evidence);
   }
   // Name the cause from the whole surge so far, not the last minutes alone.
   const sinceStart = await store.window(scope, Math.floor(current.startedAt / MINUTE), lastMinute);
@@ -281,7 +256,7 @@ export async function evaluate(
     peak: Math.max(current.peak, stats.total),
   };
   if (!(await store.transition(scope, current, next))) return undefined;
-  return alertOf(scope, 'UPDATED', next, window, evidence);
+  return alertOf(now, scope, 'UPDATED', next, window, evidence);
 }
 
 /** The scopes one fact counts in: its tenant and the platform. */

@@ -9,7 +9,7 @@ import {
   MailpoolsError,
   wireStage,
 } from '@mailpools/core';
-import { tenantMetricLabels, watchPolicy } from '@mailpools/policy';
+import { tenantMetricLabels, tenantPolicy, watchPolicy } from '@mailpools/policy';
 import type { NdrSurgeAlert, PoolAssignment } from '@mailpools/schemas';
 import { createStage, type OutputRecord, stopOnSignals } from '@mailpools/stream';
 import { Counter, Gauge } from 'prom-client';
@@ -19,7 +19,8 @@ import { RedisNdrStore } from './stores.ts';
 const SERVICE = 'ndr-surge-detector';
 const config = loadRuntimeConfig();
 const logger = createLogger(SERVICE, config.logLevel);
-// Read for the tenant labels of the NDR metric only (a bounded set of tenants, and their classes).
+// The surge thresholds (per tenant; `defaults` for the platform) and the tenant labels of the NDR
+// metric; a changed file applies from the next batch.
 const policy = watchPolicy(process.env, {
   changed: (next) => logger.info({ policy: next.version }, 'policy reloaded'),
   refused: (error) =>
@@ -75,7 +76,9 @@ async function handle(assignments: PoolAssignment[]): Promise<OutputRecord[][]> 
   const scopes = new Set([PLATFORM, ...facts.map((f) => f.tenantId), ...active]);
   const alerts: NdrSurgeAlert[] = [];
   for (const scope of scopes) {
-    const alert = await evaluate(store, scope, now);
+    const current = policy.current();
+    const settings = scope === PLATFORM ? current.defaults.ndr : tenantPolicy(current, scope).ndr;
+    const alert = await evaluate(store, scope, now, settings);
     if (!alert) continue;
     alerts.push(alert);
     if (alert.phase === 'STARTED') active.add(scope);

@@ -113,16 +113,9 @@ export class MemoryNdrStore implements NdrStore {
     return stats;
   }
 
-  async hourCounts(scope: string, hours: readonly number[]): Promise<(number | undefined)[]> {
-    const first = this.#first.get(scope);
+  async hourCounts(scope: string, hours: readonly number[]) {
     const counts = this.#hours.get(scope);
-    return hours.map((hour) =>
-      first === undefined || hour * HOUR < first ? undefined : (counts?.get(hour) ?? 0),
-    );
-  }
-
-  async firstSeen(scope: string): Promise<number | undefined> {
-    return this.#first.get(scope);
+    return { first: this.#first.get(scope), counts: hours.map((hour) => counts?.get(hour) ?? 0) };
   }
 
   async surge(scope: string): Promise<SurgeState | undefined> {
@@ -263,17 +256,16 @@ export class RedisNdrStore implements NdrStore {
     return stats;
   }
 
-  async hourCounts(scope: string, hours: readonly number[]): Promise<(number | undefined)[]> {
-    const values = await this.#redis.hmget(`${this.#prefix}h:${scope}`, 'first', ...hours.map(String));
-    const first = values[0] === null || values[0] === undefined ? undefined : Number(values[0]);
-    return hours.map((hour, i) =>
-      first === undefined || hour * HOUR < first ? undefined : Number(values[i + 1] ?? 0),
+  async hourCounts(scope: string, hours: readonly number[]) {
+    const [first, ...counts] = await this.#redis.hmget(
+      `${this.#prefix}h:${scope}`,
+      'first',
+      ...hours.map(String),
     );
-  }
-
-  async firstSeen(scope: string): Promise<number | undefined> {
-    const first = await this.#redis.hget(`${this.#prefix}h:${scope}`, 'first');
-    return first === null ? undefined : Number(first);
+    return {
+      first: first === null || first === undefined ? undefined : Number(first),
+      counts: counts.map((n) => Number(n ?? 0)),
+    };
   }
 
   async surge(scope: string): Promise<SurgeState | undefined> {
