@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { compilePolicy } from '@mailpools/policy';
 import { typeOf } from '@mailpools/schemas';
 import { sampleEvent } from '@mailpools/testkit';
+import PostalMime from 'postal-mime';
 import { classify, labelOf } from './classify.ts';
 import { extractFeatures } from './features.ts';
 import { quality, rocAuc } from './metrics.ts';
@@ -195,4 +197,41 @@ test('quality figures: precision, recall, F1, false-positive rate and ROC AUC', 
     0.5,
     'ties count half',
   );
+});
+
+test('postal-mime, with the project patch (patches/): parts decode byte for byte, joined without a Blob round trip', async () => {
+  const patched = readFileSync(
+    join(dirname(fileURLToPath(import.meta.resolve('postal-mime'))), 'pass-through-decoder.js'),
+    'utf8',
+  );
+  assert.match(patched, /chunksToArrayBuffer/, 'npm ci applied patches/postal-mime+4.0.0.patch');
+  const zip = Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0xff, 0x10, 0x0a, 0x0d]);
+  const message = [
+    'From: a@example.com',
+    'Subject: parts',
+    'Content-Type: multipart/mixed; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: quoted-printable',
+    '',
+    'caf=C3=A9 cr=C3=A8me, a soft=',
+    ' break',
+    '--b',
+    'Content-Type: text/html; charset=utf-8',
+    'Content-Transfer-Encoding: base64',
+    '',
+    Buffer.from('<p>naïve résumé</p>').toString('base64'),
+    '--b',
+    'Content-Type: application/zip; name="a.zip"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    zip.toString('base64'),
+    '--b--',
+    '',
+  ].join('\r\n');
+  const parsed = await PostalMime.parse(message, { attachmentEncoding: 'arraybuffer' });
+  assert.match(parsed.text ?? '', /^café crème, a soft break\n/);
+  assert.match(parsed.html ?? '', /\n<p>naïve résumé<\/p>$/);
+  assert.deepEqual(Buffer.from(parsed.attachments[0]?.content as ArrayBuffer), zip);
 });
