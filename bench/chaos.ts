@@ -22,7 +22,7 @@ import {
 import { limitCounterMismatches } from '@mailpools/limit-counter/offline';
 import { createLimitStore, limitsPrefix } from '@mailpools/limit-counter/store';
 import { type OutboundMessage, type PoolAssignment, Serde } from '@mailpools/schemas';
-import { localStackUnlessConfigured, stackEndpoints, stackRestart, stackStatus } from '@mailpools/stack';
+import { stackEndpoints, stackRestart, stackStatus, useLocalStack } from '@mailpools/stack';
 import { createEventProducer, readTopic } from '@mailpools/stream';
 import {
   type ServiceProcess,
@@ -130,7 +130,7 @@ async function requireLocalStack(config: {
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const { log } = options;
-  Object.assign(process.env, (await localStackUnlessConfigured()).env);
+  const releaseStack = await useLocalStack();
   const started = Date.now();
   const namespace = `chaos${randomUUID().slice(0, 6)}.`;
   const config = loadRuntimeConfig({ ...process.env, MAILPOOLS_NAMESPACE: namespace, LOG_LEVEL: 'error' });
@@ -416,6 +416,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await Promise.all(instances.map((i) => i.process.stop()));
     await producer.close();
     await dns.close();
+    await releaseStack();
   }
   report.unexpected_exits = unexpectedExits;
   report.duration_s = Math.round((Date.now() - started) / 1000);

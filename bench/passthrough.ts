@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { loadRuntimeConfig, progressBar } from '@mailpools/core';
-import { localStackUnlessConfigured } from '@mailpools/stack';
+import { useLocalStack } from '@mailpools/stack';
 import { createEventProducer, startBarePassthrough } from '@mailpools/stream';
 import { measureEventsPerSecond, sampleEvent } from '@mailpools/testkit';
 import { createPassthroughStage } from '../test/fixtures/passthrough-stage.ts';
@@ -14,7 +14,7 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const BODY_BYTES = 1_700; // ≈ 2 KB per encoded event
 const PARTITIONS = 3;
 
-Object.assign(process.env, (await localStackUnlessConfigured()).env);
+const releaseStack = await useLocalStack();
 const namespace = `bench${randomUUID().slice(0, 6)}.`;
 const base = {
   LOG_LEVEL: 'warn',
@@ -82,6 +82,7 @@ console.log(
   `| runtime, at-least-once (Avro decode/encode) | ${Math.round(alo)} | ${(alo / bareRate).toFixed(2)} |`,
 );
 console.log(`| runtime, exactly-once (transactions) | ${Math.round(eos)} | ${(eos / bareRate).toFixed(2)} |`);
+await releaseStack();
 console.log(
   JSON.stringify({
     events: EVENTS,

@@ -12,4 +12,5 @@ export {
   stackRestart,
   stackStatus,
   stackUp,
+  useLocalStack,
 } from './stack.ts';

@@ -402,3 +402,16 @@ export async function localStackUnlessConfigured(
   result.DATABASE_URL = endpoints.databaseUrl;
   return { env: result, startedHere: !before.ready };
 }
+
+/**
+ * For a script (a benchmark, an evaluation): the local stack unless Kafka is configured, its
+ * endpoints in process.env, and what to call at the end — it stops the stack if this started it,
+ * reporting on stderr so that the script's last line stays its own.
+ */
+export async function useLocalStack(): Promise<() => Promise<void>> {
+  const { env, startedHere } = await localStackUnlessConfigured();
+  Object.assign(process.env, env);
+  return async () => {
+    if (startedHere) await stackDown({ log: (line) => console.error(line) });
+  };
+}

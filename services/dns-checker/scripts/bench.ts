@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { loadRuntimeConfig, progressBar, seededRandom } from '@mailpools/core';
 import { Resolver } from '@mailpools/dns';
-import { localStackUnlessConfigured } from '@mailpools/stack';
+import { useLocalStack } from '@mailpools/stack';
 import { sampleEvent, startTestDnsServer, type TestZones } from '@mailpools/testkit';
 import { Redis } from 'ioredis';
 import { checkDomain, enrich } from '../src/check.ts';
@@ -17,7 +17,7 @@ const HIT_LOOKUPS = 1_000_000;
 const MISSES = 5_000;
 const CONCURRENCY = 64; // events in flight, as in one consumed batch
 
-Object.assign(process.env, (await localStackUnlessConfigured()).env);
+const releaseStack = await useLocalStack();
 
 const domainName = (i: number) => `d${i}.bench.example`;
 const zones: TestZones = {};
@@ -135,4 +135,5 @@ console.log(
     `| ${figures.cache_hit_lookups_per_s} | ${figures.cache_hit_verdicts_per_s} | ${figures.miss_p50_ms} | ${figures.miss_p99_ms} | ${figures.replay_hit_ratio} | ${figures.replay_events_per_s} |`,
   ].join('\n'),
 );
+await releaseStack();
 console.log(JSON.stringify(figures));

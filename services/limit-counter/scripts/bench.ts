@@ -7,7 +7,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadRuntimeConfig, progressBar, TOPICS } from '@mailpools/core';
 import type { OutboundMessage } from '@mailpools/schemas';
-import { localStackUnlessConfigured } from '@mailpools/stack';
+import { useLocalStack } from '@mailpools/stack';
 import { createEventProducer } from '@mailpools/stream';
 import {
   measureEventsPerSecond,
@@ -26,7 +26,7 @@ const TENANTS = 100;
 const PARTITIONS = 6;
 const PASSTHROUGH = fileURLToPath(new URL('../../../test/fixtures/passthrough-stage.ts', import.meta.url));
 
-Object.assign(process.env, (await localStackUnlessConfigured()).env);
+const releaseStack = await useLocalStack();
 const namespace = `bench${randomUUID().slice(0, 6)}.`;
 const config = loadRuntimeConfig({ ...process.env, MAILPOOLS_NAMESPACE: namespace, LOG_LEVEL: 'warn' });
 const input = `${namespace}${TOPICS.classified}`;
@@ -125,5 +125,6 @@ console.log(
     `| limit-counter | ${figures.limit_counter_events_per_s} | ${figures.ratio_vs_passthrough.toFixed(2)} | ${figures.redis_round_trips_per_batch} | ${figures.mean_events_per_batch} | ${figures.redis_script_us_per_event} |`,
   ].join('\n'),
 );
+await releaseStack();
 console.log(JSON.stringify(figures));
 process.exit(0);
