@@ -14,7 +14,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { loadRuntimeConfig, MailpoolsError, SERVICE_NODE_FLAGS, TOPICS } from '@mailpools/core';
+import {
+  loadRuntimeConfig,
+  MailpoolsError,
+  type RuntimeConfig,
+  SERVICE_NODE_FLAGS,
+  TOPICS,
+} from '@mailpools/core';
 import { Serde } from '@mailpools/schemas';
 import { stackKafkaCredentials } from '@mailpools/stack';
 import { createEventProducer, readTopic } from '@mailpools/stream';
@@ -31,6 +37,27 @@ function secureEnv(password: string): Record<string, string> {
     KAFKA_SASL_PASSWORD: password,
     NODE_EXTRA_CA_CERTS: kafka.caFile,
   };
+}
+
+/** Submits `count` sample events (through the test's own plaintext producer) and counts what the spam classifier wrote. */
+async function classifiedOf(
+  config: RuntimeConfig,
+  producer: Awaited<ReturnType<typeof createEventProducer>>,
+  prefix: string,
+  count: number,
+): Promise<number> {
+  const events = Array.from({ length: count }, (_, i) => sampleEvent(`${prefix}-${i}`));
+  await producer.send(
+    `${config.namespace}${TOPICS.submitted}`,
+    'OutboundMessage',
+    events.map((e) => ({ key: e.messageId, value: e })),
+  );
+  const classified = await readTopic(config, {
+    topic: `${config.namespace}${TOPICS.classified}`,
+    count,
+    timeoutMs: 60_000,
+  });
+  return classified.length;
 }
 
 test('a service talks to Kafka over SASL/SCRAM with TLS, and its logs never show the password', {
@@ -52,18 +79,11 @@ test('a service talks to Kafka over SASL/SCRAM with TLS, and its logs never show
     true,
   );
   try {
-    const events = Array.from({ length: 20 }, (_, i) => sampleEvent(`secure-${i}`));
-    await producer.send(
-      `${config.namespace}${TOPICS.submitted}`,
-      'OutboundMessage',
-      events.map((e) => ({ key: e.messageId, value: e })),
+    assert.equal(
+      await classifiedOf(config, producer, 'secure', 20),
+      20,
+      'every event went through the SASL_SSL listener',
     );
-    const classified = await readTopic(config, {
-      topic: `${config.namespace}${TOPICS.classified}`,
-      count: events.length,
-      timeoutMs: 60_000,
-    });
-    assert.equal(classified.length, events.length, 'every event went through the SASL_SSL listener');
   } finally {
     assert.equal(await service.stop(), 0);
     await producer.close();
@@ -234,18 +254,11 @@ test('behind a registry gateway that wants basic auth, a service with the creden
       60_000,
       true,
     );
-    const events = Array.from({ length: 5 }, (_, i) => sampleEvent(`registry-auth-${i}`));
-    await producer.send(
-      `${config.namespace}${TOPICS.submitted}`,
-      'OutboundMessage',
-      events.map((e) => ({ key: e.messageId, value: e })),
+    assert.equal(
+      await classifiedOf(config, producer, 'registry-auth', 5),
+      5,
+      'the service read and wrote through the guarded registry',
     );
-    const classified = await readTopic(config, {
-      topic: `${config.namespace}${TOPICS.classified}`,
-      count: events.length,
-      timeoutMs: 60_000,
-    });
-    assert.equal(classified.length, events.length, 'the service read and wrote through the guarded registry');
     assert.ok(seen.allowed > 0, 'the service asked the registry with its credentials');
     assert.equal(seen.refused, 2, 'only the two clients without the right credentials were refused');
   } finally {
