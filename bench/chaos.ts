@@ -53,6 +53,8 @@ export interface ChaosReport {
   poison_injected: number;
   instances: number;
   kills: number;
+  /** Kills while events were still being routed (not after the last one). */
+  kills_while_routing: number;
   kafka_restarts: number;
   redis_restarts: number;
   dns_outage_s: number;
@@ -181,6 +183,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let stopping = false;
   // Starts still under way; the end waits for them, so that no instance outlives the run.
   const launching = new Set<Promise<void>>();
+  // Restarts after kills and the DNS outage, which run while the schedule goes on.
+  const background: Promise<void>[] = [];
   function launch(name: string, slot?: number): Promise<void> {
     const started = (async () => {
       const process = await startService(name, env, 120_000);
@@ -209,6 +213,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     poison_injected: options.poison,
     instances: SERVICES.length * options.replicas,
     kills: 0,
+    kills_while_routing: 0,
     kafka_restarts: 0,
     redis_restarts: 0,
     dns_outage_s: 0,
@@ -306,19 +311,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // The faults, spread over the run by progress.
     const faults: { at: number; run: () => Promise<void> }[] = [];
+    // A kill does not wait for its victim to come back: the schedule goes on while it restarts.
     for (let k = 0; k < options.kills; k++)
       faults.push({
-        at: 0.05 + (0.8 * k) / Math.max(1, options.kills),
+        at: 0.05 + (0.7 * k) / Math.max(1, options.kills),
         run: async () => {
-          const slot = Math.floor(random() * instances.length);
-          const victim = instances[slot];
-          if (!victim) return;
+          const alive = instances.flatMap((instance, slot) => (instance.killed ? [] : [{ instance, slot }]));
+          const pick = alive[Math.floor(random() * alive.length)];
+          if (!pick) return;
+          const { instance: victim, slot } = pick;
           victim.killed = true;
           victim.process.child.kill('SIGKILL');
           report.kills++;
+          if (routedSoFar < options.events) report.kills_while_routing++;
           log(`chaos: SIGKILL ${victim.name} (pid ${victim.process.child.pid})`);
-          await new Promise((r) => setTimeout(r, 500));
-          await launch(victim.name, slot);
+          background.push(
+            (async () => {
+              await new Promise((r) => setTimeout(r, 500));
+              await launch(victim.name, slot);
+            })(),
+          );
         },
       });
     if (options.restartKafka)
@@ -351,9 +363,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         run: async () => {
           log(`chaos: the DNS server stops answering for ${options.dnsOutageMs / 1000} s`);
           dns.setMode('*', 'silent');
-          await new Promise((r) => setTimeout(r, options.dnsOutageMs));
-          dns.setMode('*', 'normal');
-          report.dns_outage_s = options.dnsOutageMs / 1000;
+          background.push(
+            (async () => {
+              await new Promise((r) => setTimeout(r, options.dnsOutageMs));
+              dns.setMode('*', 'normal');
+              report.dns_outage_s = options.dnsOutageMs / 1000;
+            })(),
+          );
         },
       });
     faults.sort((a, b) => a.at - b.at);
@@ -361,6 +377,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await reached(fault.at);
       await fault.run();
     }
+    await Promise.all(background);
 
     await feed;
     await firstPass;
@@ -411,6 +428,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
   } finally {
     clearInterval(sampler);
+    await Promise.allSettled(background);
     stopping = true;
     await Promise.allSettled([...launching]);
     await Promise.all(instances.map((i) => i.process.stop()));
@@ -436,7 +454,9 @@ export function printChaosReport(report: ChaosReport, log: (line: string) => voi
   log('| fault or check | figure |');
   log('|---|---|');
   log(`| events | ${report.events} (through ${report.instances} service instances) |`);
-  log(`| instances SIGKILLed and restarted | ${report.kills} |`);
+  log(
+    `| instances SIGKILLed and restarted | ${report.kills} (${report.kills_while_routing} while routing) |`,
+  );
   log(`| Kafka broker restarts | ${report.kafka_restarts} |`);
   log(`| Redis restarts | ${report.redis_restarts} |`);
   log(`| DNS server unresponsive | ${report.dns_outage_s} s |`);

@@ -43,6 +43,7 @@ test('chaos, short: faults on the whole pipeline lose nothing, duplicate nothing
   killGroup(); // nothing of the run may outlive it, whatever happened
   const report = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as ChaosReport;
   assert.equal(report.kills, 5);
+  assert.equal(report.kills_while_routing, 5, 'every kill hit the pipeline while it was routing');
   assert.deepEqual(
     {
       lost: report.lost,
