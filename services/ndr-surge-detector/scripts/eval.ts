@@ -3,7 +3,7 @@
 // 5× and 10× injected. Prints the share of surges detected, the detection delay, false alerts per
 // tenant-week and how often the cause was named right. Last line: one JSON object.
 import { progressBar } from '@mailpools/core';
-import { DEFAULT_POLICY } from '@mailpools/policy';
+import { compilePolicy } from '@mailpools/policy';
 import type { NdrSurgeAlert } from '@mailpools/schemas';
 import { generateTraffic, type InjectedSurge, rhythm } from '../eval/traffic.ts';
 import { evaluate, PLATFORM, poissonTail } from '../src/detect.ts';
@@ -22,11 +22,12 @@ const options = {
 // The service looks at its scopes with every batch, i.e. continuously in event time; here every
 // EVAL_STEP_S seconds of simulated time, with the NDRs up to that moment.
 const stepMs = Number(process.env.EVAL_STEP_S ?? 10) * 1000;
-// Other settings to try, as in the policy file's ndr section: EVAL_DETECTOR='{"startProbability":1e-5}'.
-const settings = {
-  ...DEFAULT_POLICY.defaults.ndr,
-  ...(JSON.parse(process.env.EVAL_DETECTOR ?? '{}') as object),
-};
+// Other settings to try, as the policy file's ndr section (validated the same way):
+// EVAL_DETECTOR='{"startProbability":1e-5}'.
+const settings = compilePolicy(
+  { version: 'eval', defaults: { ndr: JSON.parse(process.env.EVAL_DETECTOR ?? '{}') } },
+  'EVAL_DETECTOR',
+).defaults.ndr;
 const traffic = generateTraffic(options);
 const store = new MemoryNdrStore();
 const alerts: NdrSurgeAlert[] = [];
