@@ -4,16 +4,17 @@
 // counters match the offline sums, the DLQ holds exactly the poison records, consumer lag shows
 // while stages fall behind, and memory stays bounded.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runInProcessGroup } from '@mailpools/testkit';
 import type { ChaosReport } from '../bench/chaos.ts';
 
 test('chaos, short: faults on the whole pipeline lose nothing, duplicate nothing and miscount nothing', {
   timeout: 900_000,
 }, async () => {
   const script = fileURLToPath(new URL('../bench/chaos.ts', import.meta.url));
-  const child = spawn(process.execPath, [script], {
+  // Its own process group: should the script hang, it goes together with every service it started.
+  const { child, exited } = runInProcessGroup(process.execPath, [script], {
     env: {
       ...process.env,
       CHAOS_EVENTS: '10000',
@@ -23,24 +24,13 @@ test('chaos, short: faults on the whole pipeline lose nothing, duplicate nothing
       CHAOS_FEED_S: '60',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
-    // Its own process group: should the script hang, it goes together with every service it started.
-    detached: true,
+    limitMs: 780_000,
   });
-  const killGroup = () => {
-    try {
-      process.kill(-(child.pid as number), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  };
-  const overdue = setTimeout(killGroup, 780_000);
   let stdout = '';
-  child.stdout.on('data', (chunk) => {
+  child.stdout?.on('data', (chunk) => {
     stdout += chunk;
   });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  clearTimeout(overdue);
-  killGroup(); // nothing of the run may outlive it, whatever happened
+  const code = await exited;
   const report = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as ChaosReport;
   assert.equal(report.kills, 5);
   assert.equal(report.kills_while_routing, 5, 'every kill hit the pipeline while it was routing');

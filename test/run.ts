@@ -1,11 +1,10 @@
 // `npm test`: brings up the local stack when KAFKA_BROKERS is unset, runs every test file with
 // node's test runner against it, and stops the stack again if this run started it.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { localStackUnlessConfigured, stackDown } from '@mailpools/stack';
+import { useLocalStack } from '@mailpools/stack';
+import { runInProcessGroup } from '@mailpools/testkit';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -30,29 +29,31 @@ const files =
         }
       });
 
-const { env, startedHere: startedStack } = await localStackUnlessConfigured();
+const releaseStack = await useLocalStack();
 
 // The whole suite takes about 11 minutes; a hang must fail the run, not eat CI's 90 minutes.
 const SUITE_LIMIT_MS = 40 * 60_000;
 
 let status = 1;
 try {
-  const runner = spawn(process.execPath, ['--test', '--test-concurrency=1', ...files], {
-    cwd: ROOT,
-    env,
-    stdio: 'inherit',
-    detached: true, // its own process group, so a hung test goes with everything it started
-  });
+  const { child, exited } = runInProcessGroup(
+    process.execPath,
+    ['--test', '--test-concurrency=1', ...files],
+    {
+      cwd: ROOT,
+      env: process.env,
+      stdio: 'inherit',
+      limitMs: SUITE_LIMIT_MS,
+      onOverdue: () =>
+        console.error(
+          `npm test: the suite ran past ${SUITE_LIMIT_MS / 60_000} minutes; stopping it as failed.`,
+        ),
+    },
+  );
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
-    process.on(signal, () => process.kill(-(runner.pid as number), signal)); // then the stack goes down below
-  const overdue = setTimeout(() => {
-    console.error(`npm test: the suite ran past ${SUITE_LIMIT_MS / 60_000} minutes; stopping it as failed.`);
-    process.kill(-(runner.pid as number), 'SIGKILL');
-  }, SUITE_LIMIT_MS);
-  const [code] = (await once(runner, 'close')) as [number | null];
-  clearTimeout(overdue);
-  status = code ?? 1;
+    process.on(signal, () => process.kill(-(child.pid as number), signal)); // then the stack goes down below
+  status = (await exited) ?? 1;
 } finally {
-  if (startedStack) await stackDown();
+  await releaseStack();
 }
 process.exit(status);

@@ -4,9 +4,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { allTopics, createLogger, loadRuntimeConfig, SERVICE_NODE_FLAGS, STAGES } from '@mailpools/core';
+import {
+  allTopics,
+  createLogger,
+  loadRuntimeConfig,
+  SERVICE_NODE_FLAGS,
+  STAGES,
+  stopChildProcess,
+} from '@mailpools/core';
 import { RECORD_NAMES } from '@mailpools/schemas';
-import { localStackUnlessConfigured, stackDown } from '@mailpools/stack';
+import { useLocalStack } from '@mailpools/stack';
 import { createEventProducer } from '@mailpools/stream';
 
 const SERVICES_DIR = fileURLToPath(new URL('../../../services/', import.meta.url));
@@ -37,8 +44,8 @@ function pipeLines(child: ChildProcess, name: string): void {
 export async function runStart(): Promise<number> {
   const log = createLogger('mailpools');
   // Leave a stack that was already running as it was.
-  const { env, startedHere: stopStack } = await localStackUnlessConfigured();
-  const config = loadRuntimeConfig(env);
+  const releaseStack = await useLocalStack();
+  const config = loadRuntimeConfig();
   const producer = await createEventProducer(config);
   try {
     await producer.ensureTopics(allTopics(config.namespace, config.partitions));
@@ -62,21 +69,8 @@ export async function runStart(): Promise<number> {
       stopping = true;
       clearInterval(keepAlive);
       log.info({ reason }, 'stopping services');
-      await Promise.all(
-        [...children.values()].map(
-          (child) =>
-            new Promise<void>((done) => {
-              if (child.exitCode !== null) return done();
-              const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-              child.once('exit', () => {
-                clearTimeout(timer);
-                done();
-              });
-              child.kill('SIGTERM');
-            }),
-        ),
-      );
-      if (stopStack) await stackDown();
+      await Promise.all([...children.values()].map((child) => stopChildProcess(child)));
+      await releaseStack();
       resolve(code);
     };
     process.once('SIGINT', () => void shutdown('SIGINT', 0));
@@ -89,7 +83,7 @@ export async function runStart(): Promise<number> {
           fileURLToPath(new URL(`../../../services/${name}/src/index.ts`, import.meta.url)),
         ],
         {
-          env: { ...env, MAILPOOLS_HTTP_PORT: String(FIRST_HTTP_PORT + index) },
+          env: { ...process.env, MAILPOOLS_HTTP_PORT: String(FIRST_HTTP_PORT + index) },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );

@@ -5,7 +5,6 @@ export type { StackErrorCode } from './errors.ts';
 export { StackError } from './errors.ts';
 export type { PartName, PartReport, StackDownOptions, StackDownResult, StackReport } from './stack.ts';
 export {
-  localStackUnlessConfigured,
   stackDown,
   stackEndpoints,
   stackKafkaCredentials,

@@ -388,7 +388,7 @@ export async function stackRestart(part: PartName, options: StackOptions = {}): 
  * started if it is not running — with its endpoints filled in. `startedHere` says whether this
  * call started it (and so whoever called should stop it at the end).
  */
-export async function localStackUnlessConfigured(
+async function localStackUnlessConfigured(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<{ env: Record<string, string | undefined>; startedHere: boolean }> {
   const result: Record<string, string | undefined> = { ...env };

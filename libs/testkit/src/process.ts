@@ -1,9 +1,9 @@
 // Services under test run as real processes, the way `npm start` runs them.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { SERVICE_NODE_FLAGS } from '@mailpools/core';
+import { SERVICE_NODE_FLAGS, stopChildProcess } from '@mailpools/core';
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -73,15 +73,7 @@ export async function startStageProcess(
     child,
     port,
     output: () => output,
-    async stop() {
-      if (child.exitCode !== null) return child.exitCode;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const stuck = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      const [code] = await exited;
-      clearTimeout(stuck);
-      return code as number | null;
-    },
+    stop: () => stopChildProcess(child),
   };
 }
 
@@ -145,4 +137,44 @@ export function runMailpools(
     });
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/**
+ * Runs a command in its own process group, so that nothing it starts outlives it: past `limitMs`
+ * the whole group is SIGKILLed (after `onOverdue`), and so are its leftovers once it has exited.
+ */
+export function runInProcessGroup(
+  command: string,
+  args: readonly string[],
+  options: {
+    env: NodeJS.ProcessEnv;
+    stdio: StdioOptions;
+    limitMs: number;
+    onOverdue?: () => void;
+    cwd?: string;
+  },
+): { child: ChildProcess; exited: Promise<number | null> } {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: options.stdio,
+    detached: true,
+  });
+  const killGroup = () => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const overdue = setTimeout(() => {
+    options.onOverdue?.();
+    killGroup();
+  }, options.limitMs);
+  const exited = once(child, 'close').then(([code]) => {
+    clearTimeout(overdue);
+    killGroup();
+    return code as number | null;
+  });
+  return { child, exited };
 }
