@@ -1,7 +1,7 @@
 // The local stack, started in isolation: its own stack dir, ports nobody uses and its own Redis, so a
 // shared stack that other tests use is never touched.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import {
   runStackCli,
+  type StackError,
   type StackOptions,
   type StackReport,
   stackDown,
@@ -54,20 +55,16 @@ function running(pid: number): boolean {
   }
 }
 
-/** Live processes whose command line carries this stack's tag (PostgreSQL's: its data directory). */
+/** Live processes whose command line carries this stack's tag, read here without the stack's code. */
 function taggedPids(stackDir: string): number[] {
   const tag = `mailpools.stack=${stackDir}`;
-  const postgresData = `-D ${join(stackDir, 'data', 'postgres')} `;
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map(Number)
     .filter((pid) => {
       try {
         const line = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-        return (
-          (line.includes(`-D${tag} `) || line.trimEnd().endsWith(tag) || line.includes(postgresData)) &&
-          running(pid)
-        );
+        return (line.includes(`${tag} `) || line.trimEnd().endsWith(tag)) && running(pid);
       } catch {
         return false;
       }
@@ -81,9 +78,10 @@ function pidsOf(report: StackReport): Record<string, number | null> {
 
 const [kafkaPort, kafkaControllerPort, registryPort, redisPort, postgresPort, kafkaSaslPort] =
   (await freePorts(6)) as [number, number, number, number, number, number];
-const stackDir = mkdtempSync(join(tmpdir(), 'mailpools-stack-test-'));
-// Under root the stack's PostgreSQL runs as the postgres user, who must reach its data directory.
-chmodSync(stackDir, 0o755);
+// mkdtemp makes the directory 0700: as root, a checkout only root can enter, which the stack's
+// PostgreSQL (run as the postgres user) cannot reach; the stack must place its data elsewhere.
+const privateDir = mkdtempSync(join(tmpdir(), 'mailpools-stack-test-'));
+const stackDir = join(privateDir, 'checkout', '.stack');
 const options: StackOptions = {
   stackDir,
   kafkaPort,
@@ -94,17 +92,19 @@ const options: StackOptions = {
   redisUrl: null, // our own Redis even when REDIS_URL is set in the environment
   postgresPort,
   databaseUrl: null, // and our own PostgreSQL even when DATABASE_URL is set
+  env: { ...process.env, MAILPOOLS_POSTGRES_DATA_DIR: '' },
   log: (line) => console.log(`[stack] ${line}`),
 };
 
 after(async () => {
   await stackDown({ ...options, wipe: true });
-  rmSync(stackDir, { recursive: true, force: true });
+  rmSync(privateDir, { recursive: true, force: true });
 });
 
 test('up twice gives one stack whose endpoints answer; down stops it all and frees the ports', {
   timeout: 300_000,
 }, async () => {
+  assert.equal(statSync(privateDir).mode & 0o777, 0o700, 'the checkout sits in a private directory');
   const first = await stackUp(options);
   assert.equal(first.ready, true);
   const pids = pidsOf(first);
@@ -192,4 +192,57 @@ test('up twice gives one stack whose endpoints answer; down stops it all and fre
   }
   assert.equal((await stackStatus(options)).ready, false);
   assert.equal(await runStackCli(['status'], options), 3);
+});
+
+test('a part that fails to start stops every part the same `up` started, and is named', {
+  timeout: 300_000,
+}, async () => {
+  // PostgreSQL's data directory below a plain file cannot be created: that part fails at once,
+  // while Kafka, the registry and Redis start.
+  const blocker = join(privateDir, 'blocker');
+  writeFileSync(blocker, '');
+  const lines: string[] = [];
+  const failing: StackOptions = {
+    ...options,
+    env: { ...process.env, MAILPOOLS_POSTGRES_DATA_DIR: join(blocker, 'postgres') },
+    log: (line) => lines.push(line),
+  };
+  await assert.rejects(stackUp(failing), (error: StackError) => {
+    assert.equal(error.part, 'postgres');
+    return true;
+  });
+  assert.ok(
+    lines.some((line) => /^postgres failed: /.test(line)),
+    lines.join('\n'),
+  );
+  for (const part of ['kafka', 'registry', 'redis'])
+    assert.ok(
+      lines.some((line) => line.startsWith(`${part} stopped`)),
+      `${part} was started and stopped again:\n${lines.join('\n')}`,
+    );
+  assert.deepEqual(taggedPids(stackDir), [], 'no process of the stack is left');
+  for (const port of [kafkaPort, registryPort, redisPort])
+    assert.equal(await portIsFree(port), true, `port ${port} is free again`);
+});
+
+test('down finds the processes of a stack whose checkout was moved away', { timeout: 300_000 }, async () => {
+  const up = await stackUp(options);
+  const pids = Object.values(pidsOf(up)).map(Number);
+  const moved = join(privateDir, 'moved');
+  renameSync(join(privateDir, 'checkout'), moved);
+  try {
+    // From the checkout's new place: its own tag names no process, the old one names a
+    // directory that is gone, so those processes are orphans and down stops them.
+    const down = await stackDown({ ...options, stackDir: join(moved, '.stack') });
+    for (const pid of pids) {
+      assert.ok(
+        down.stopped.some((s) => s.pid === pid && s.stackDir === stackDir),
+        `pid ${pid} was stopped`,
+      );
+      assert.equal(running(pid), false, `pid ${pid} is gone`);
+    }
+    assert.deepEqual(taggedPids(stackDir), []);
+  } finally {
+    renameSync(moved, join(privateDir, 'checkout'));
+  }
 });

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import {
   allTopics,
   createLogger,
+  freePort,
   loadRuntimeConfig,
   SERVICE_NODE_FLAGS,
   STAGES,
@@ -17,7 +18,6 @@ import { useLocalStack } from '@mailpools/stack';
 import { createEventProducer } from '@mailpools/stream';
 
 const SERVICES_DIR = fileURLToPath(new URL('../../../services/', import.meta.url));
-const FIRST_HTTP_PORT = 9401;
 
 /** Services that exist, the pipeline's stages first and in order. */
 export function discoverServices(dir = SERVICES_DIR): string[] {
@@ -59,6 +59,11 @@ export async function runStart(): Promise<number> {
   );
 
   const services = discoverServices();
+  // MAILPOOLS_HTTP_PORT is the first service's port and the others follow it in pipeline order;
+  // 0 gives each a free port, so two namespaced pipelines can run side by side.
+  const ports: number[] = [];
+  for (const [index] of services.entries())
+    ports.push(config.httpPort === 0 ? await freePort() : config.httpPort + index);
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   // Signal handlers do not keep Node running; this does, until Ctrl-C.
@@ -83,7 +88,7 @@ export async function runStart(): Promise<number> {
           fileURLToPath(new URL(`../../../services/${name}/src/index.ts`, import.meta.url)),
         ],
         {
-          env: { ...process.env, MAILPOOLS_HTTP_PORT: String(FIRST_HTTP_PORT + index) },
+          env: { ...process.env, MAILPOOLS_HTTP_PORT: String(ports[index]) },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
@@ -92,10 +97,7 @@ export async function runStart(): Promise<number> {
         if (!stopping) void shutdown(`${name} exited (${signal ?? code})`, 1);
       });
       children.set(name, child);
-      log.info(
-        { service: name, metrics: `http://127.0.0.1:${FIRST_HTTP_PORT + index}/metrics` },
-        'service started',
-      );
+      log.info({ service: name, metrics: `http://127.0.0.1:${ports[index]}/metrics` }, 'service started');
     }
     if (services.length === 0)
       log.info('no services in services/ yet; the stack is up, feed events with `npx mailpools feed`');

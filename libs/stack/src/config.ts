@@ -2,7 +2,7 @@
 //
 // | Variable                         | Default           | Meaning                                                    |
 // |----------------------------------|-------------------|------------------------------------------------------------|
-// | MAILPOOLS_STACK_DIR              | <repo>/.stack     | data, pid files, logs, generated configs (git-ignored)     |
+// | MAILPOOLS_STACK_DIR              | <repo>/.stack     | data, logs, generated configs (git-ignored)                |
 // | MAILPOOLS_CACHE_DIR              | <repo>/.cache     | extracted downloads: Kafka jars, registry app (git-ignored)|
 // | MAILPOOLS_KAFKA_PORT             | 9092              | Kafka client listener (PLAINTEXT) on 127.0.0.1             |
 // | MAILPOOLS_KAFKA_CONTROLLER_PORT  | 9093              | KRaft controller listener on 127.0.0.1                     |
@@ -11,11 +11,19 @@
 // | MAILPOOLS_REDIS_PORT             | 6380              | port of the stack's own Redis (unused when REDIS_URL set)  |
 // | REDIS_URL                        | (unset)           | use this Redis instead of starting one; checked with PING  |
 // | MAILPOOLS_POSTGRES_PORT          | 5433              | port of the stack's own PostgreSQL (unused with DATABASE_URL)|
+// | MAILPOOLS_POSTGRES_DATA_DIR      | see below         | data directory of the stack's own PostgreSQL               |
 // | DATABASE_URL                     | (unset)           | use this PostgreSQL instead of starting one                |
 //
 // 6380, not 6379, and 5433, not 5432, because these machines already run a system Redis and
 // PostgreSQL on the standard ports; docker-compose.yml publishes its own on the same two.
-import { join, resolve } from 'node:path';
+//
+// PostgreSQL refuses to run as root, so under root the stack's cluster runs as the `postgres`
+// system user. Its data directory is <stack>/data/postgres when that user can reach it, and
+// otherwise (a checkout in a directory only root can enter, as `mktemp -d` or /root give) under
+// that user's home: ~postgres/mailpools/<a hash of the stack directory>.
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { StackError } from './errors.ts';
 
 /** The variables above, for the README's configuration table (a test keeps the two in step). */
@@ -23,7 +31,7 @@ export const STACK_ENVIRONMENT = [
   [
     'MAILPOOLS_STACK_DIR',
     '<repo>/.stack',
-    'Data, pid files, logs and generated configs of the local stack (git-ignored).',
+    'Data, logs and generated configs of the local stack (git-ignored).',
   ],
   [
     'MAILPOOLS_CACHE_DIR',
@@ -43,6 +51,11 @@ export const STACK_ENVIRONMENT = [
     'MAILPOOLS_POSTGRES_PORT',
     '5433',
     "Port of the stack's own PostgreSQL (not started when DATABASE_URL is set).",
+  ],
+  [
+    'MAILPOOLS_POSTGRES_DATA_DIR',
+    '<stack>/data/postgres',
+    "Data directory of the stack's own PostgreSQL. Under root the cluster runs as the `postgres` user; when that user cannot reach the stack directory (a checkout only root can enter), the default is `~postgres/mailpools/<hash of the stack directory>`.",
   ],
 ] as const;
 
@@ -89,7 +102,6 @@ export interface StackConfig {
 }
 
 export interface StackPaths {
-  runDir: string;
   logDir: string;
   confDir: string;
   /** Everything `down --wipe` deletes. */
@@ -181,6 +193,9 @@ export function resolveConfig(options: StackOptions = {}): StackConfig {
   }
 
   const dataDir = join(stackDir, 'data');
+  const postgresDataDir = resolve(
+    env.MAILPOOLS_POSTGRES_DATA_DIR || defaultPostgresDataDir(stackDir, join(dataDir, 'postgres')),
+  );
   const kafkaHome = join(cacheDir, `kafka-${KAFKA_VERSION}`);
   return {
     repoRoot: REPO_ROOT,
@@ -191,12 +206,11 @@ export function resolveConfig(options: StackOptions = {}): StackConfig {
     externalDatabaseUrl,
     log: options.log ?? ((line) => console.log(line)),
     paths: {
-      runDir: join(stackDir, 'run'),
       logDir: join(stackDir, 'logs'),
       confDir: join(stackDir, 'conf'),
       dataDir,
       kafkaDataDir: join(dataDir, 'kafka'),
-      postgresDataDir: join(dataDir, 'postgres'),
+      postgresDataDir,
       kafkaHome,
       kafkaLib: join(kafkaHome, 'lib'),
       registryHome: join(cacheDir, `apicurio-registry-${REGISTRY_VERSION}`),
@@ -204,6 +218,53 @@ export function resolveConfig(options: StackOptions = {}): StackConfig {
       pom: resolve(import.meta.dirname, '../pom.xml'),
     },
   };
+}
+
+export interface ClusterOwner {
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+let postgresUser: ClusterOwner | null | undefined;
+
+/** Under root, the `postgres` system user the stack's PostgreSQL runs as; undefined otherwise. */
+export function postgresClusterOwner(): ClusterOwner | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  if (postgresUser === undefined) {
+    const line = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((entry) => entry.startsWith('postgres:'));
+    const [, , uid, gid, , home] = line?.split(':') ?? [];
+    postgresUser = line ? { uid: Number(uid), gid: Number(gid), home: home || '/var/lib/postgresql' } : null;
+  }
+  return postgresUser ?? undefined;
+}
+
+/** Whether `owner` may enter every directory on the way to `path` (the parts that exist yet). */
+function reachableBy(owner: ClusterOwner, path: string): boolean {
+  for (let dir = path; ; dir = dirname(dir)) {
+    let stat: ReturnType<typeof statSync> | undefined;
+    try {
+      stat = statSync(dir);
+    } catch {
+      // not created yet: root creates it with mode 0755, which anyone may enter
+    }
+    if (stat) {
+      const mode = Number(stat.mode);
+      const may =
+        stat.uid === owner.uid ? mode & 0o100 : stat.gid === owner.gid ? mode & 0o010 : mode & 0o001;
+      if (!may) return false;
+    }
+    if (dir === dirname(dir)) return true;
+  }
+}
+
+function defaultPostgresDataDir(stackDir: string, inStack: string): string {
+  const owner = postgresClusterOwner();
+  if (owner === undefined || reachableBy(owner, inStack)) return inStack;
+  const id = createHash('sha256').update(stackDir).digest('hex').slice(0, 16);
+  return join(owner.home, 'mailpools', id);
 }
 
 /** The tag every process of this stack carries on its command line, so `down` signals only its own. */

@@ -2,6 +2,7 @@
 // log to read when a process is involved. The CLI prints these fields as they are.
 
 import { MailpoolsError } from '@mailpools/core';
+import type { PartName } from './process.ts';
 
 export type StackErrorCode =
   | 'MAILPOOLS_ERR_STACK_USAGE'
@@ -24,16 +25,20 @@ export interface StackErrorDetails {
   logPath?: string;
   /** The last lines of logPath (or of a tool's output) at the time of the failure. */
   logTail?: string[];
+  part?: PartName;
 }
 
 export class StackError extends MailpoolsError {
   readonly logPath: string | undefined;
   readonly logTail: string[];
+  /** The part that failed, when one did. */
+  part: PartName | undefined;
 
   constructor(code: StackErrorCode, message: string, details: StackErrorDetails) {
     super(code, message, { hint: details.hint });
     this.name = 'StackError';
     this.logPath = details.logPath;
     this.logTail = details.logTail ?? [];
+    this.part = details.part;
   }
 }

@@ -6,19 +6,10 @@ import { HOST, KAFKA_VERSION, type StackConfig, stackTag } from './config.ts';
 import { StackError } from './errors.ts';
 import { requireMaven, runMaven } from './maven.ts';
 import { probeKafka } from './probe.ts';
-import {
-  JAVA_INSTALL_HINT,
-  ownedPid,
-  requireTool,
-  runToEnd,
-  spawnDetached,
-  tail,
-  writePid,
-} from './process.ts';
+import { JAVA_INSTALL_HINT, requireTool, runToEnd, spawnDetached, tail } from './process.ts';
 
 export const KAFKA_READY_TIMEOUT_MS = 60_000;
 
-export const kafkaPidFile = (config: StackConfig) => join(config.paths.runDir, 'kafka.pid');
 export const kafkaLogPath = (config: StackConfig) => join(config.paths.logDir, 'kafka.log');
 const serverProperties = (config: StackConfig) => join(config.paths.confDir, 'kafka-server.properties');
 const log4jConfig = (config: StackConfig) => join(config.paths.confDir, 'kafka-log4j2.xml');
@@ -123,11 +114,6 @@ export async function fetchKafka(config: StackConfig): Promise<void> {
     `Apache Kafka ${KAFKA_VERSION}`,
   );
   writeFileSync(marker, `${new Date().toISOString()}\n`);
-}
-
-export function kafkaPid(config: StackConfig): number | undefined {
-  const tag = `-D${stackTag(config)} `;
-  return ownedPid(kafkaPidFile(config), (line) => line.includes(tag) && line.includes(' kafka.Kafka '));
 }
 
 export function kafkaFormatted(config: StackConfig): boolean {
@@ -250,6 +236,5 @@ export async function startKafka(config: StackConfig): Promise<number> {
     config.stackDir,
     kafkaLogPath(config),
   );
-  writePid(kafkaPidFile(config), pid);
   return pid;
 }

@@ -1,21 +1,26 @@
-// PostgreSQL for the message trace: the one named by DATABASE_URL, or our own cluster in the stack's
-// data directory on MAILPOOLS_POSTGRES_PORT, from the machine's PostgreSQL binaries (Debian's
-// postgresql package). PostgreSQL refuses to run as root, so under root the cluster belongs to the
-// `postgres` system user the package creates.
-import { execFileSync } from 'node:child_process';
+// PostgreSQL for the message trace: the one named by DATABASE_URL, or our own cluster on
+// MAILPOOLS_POSTGRES_PORT, from the machine's PostgreSQL binaries (Debian's postgresql package).
+// PostgreSQL refuses to run as root, so under root the cluster belongs to the `postgres` system
+// user the package creates, in a data directory that user can reach (see config.ts).
 import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { redactUrl } from '@mailpools/core';
-import { endpointsOf, HOST, type StackConfig } from './config.ts';
+import {
+  type ClusterOwner,
+  endpointsOf,
+  HOST,
+  postgresClusterOwner,
+  type StackConfig,
+  stackTag,
+} from './config.ts';
 import { StackError } from './errors.ts';
 import { probePostgres } from './probe.ts';
-import { ownedPid, runToEnd, spawnDetached, which, writePid } from './process.ts';
+import { runToEnd, spawnDetached, which } from './process.ts';
 
 export const POSTGRES_READY_TIMEOUT_MS = 30_000;
 const INSTALL_HINT =
   'Install PostgreSQL (apt-get install postgresql), or set DATABASE_URL to a PostgreSQL the stack should use instead.';
 
-export const postgresPidFile = (config: StackConfig) => join(config.paths.runDir, 'postgres.pid');
 export const postgresLogPath = (config: StackConfig) => join(config.paths.logDir, 'postgres.log');
 export const databaseUrl = (config: StackConfig) => endpointsOf(config).databaseUrl;
 export const postgresReady = (config: StackConfig) => probePostgres(databaseUrl(config));
@@ -34,11 +39,6 @@ export async function checkExternalPostgres(config: StackConfig): Promise<void> 
       hint: 'Start that PostgreSQL or correct DATABASE_URL; or unset DATABASE_URL and the stack starts its own on MAILPOOLS_POSTGRES_PORT.',
     },
   );
-}
-
-export function postgresPid(config: StackConfig): number | undefined {
-  const marker = `-D ${config.paths.postgresDataDir} `;
-  return ownedPid(postgresPidFile(config), (line) => line.includes('postgres') && line.includes(marker));
 }
 
 /** The directory of initdb and postgres: PATH first, then Debian's /usr/lib/postgresql/<newest>/bin. */
@@ -62,34 +62,34 @@ function binDir(): string {
   return join(root, versions[0], 'bin');
 }
 
-/** Under root, the ids of the `postgres` user, which the cluster then runs as. */
-function clusterOwner(): { uid: number; gid: number } | undefined {
+/** Under root, the `postgres` user the cluster runs as; as another user, that user. */
+function clusterOwner(): ClusterOwner | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  try {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-    return { uid, gid };
-  } catch {
-    throw new StackError(
-      'MAILPOOLS_ERR_STACK_POSTGRES_ROOT',
-      'PostgreSQL does not run as root, and there is no `postgres` user to run it as.',
-      { hint: `Run as another user, create a postgres user, or ${INSTALL_HINT.toLowerCase()}` },
-    );
-  }
+  const owner = postgresClusterOwner();
+  if (owner) return owner;
+  throw new StackError(
+    'MAILPOOLS_ERR_STACK_POSTGRES_ROOT',
+    'PostgreSQL does not run as root, and there is no `postgres` user to run it as.',
+    { hint: `Run as another user, create a postgres user, or ${INSTALL_HINT.toLowerCase()}` },
+  );
 }
 
 export async function startPostgres(config: StackConfig): Promise<number> {
   const bin = binDir();
   const dataDir = config.paths.postgresDataDir;
   const owner = clusterOwner();
+  const ids = owner ? { uid: owner.uid, gid: owner.gid } : undefined;
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Only the data directory is private: the cluster's owner must be able to enter its parents.
+    mkdirSync(dirname(dataDir), { recursive: true, mode: 0o755 });
+    mkdirSync(dataDir, { mode: 0o700 });
     if (owner) chownSync(dataDir, owner.uid, owner.gid);
     config.log(`postgres: creating a cluster in ${dataDir}`);
+    // The data directory is the one place the cluster's owner is sure to be able to enter.
     const { code, lines } = await runToEnd(
       join(bin, 'initdb'),
       ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-sync'],
-      { ...owner },
+      { ...ids, cwd: dataDir },
     );
     if (code !== 0)
       throw new StackError('MAILPOOLS_ERR_STACK_POSTGRES_INIT', `initdb failed with exit code ${code}.`, {
@@ -100,9 +100,11 @@ export async function startPostgres(config: StackConfig): Promise<number> {
   const pid = spawnDetached(
     join(bin, 'postgres'),
     [
-      // The data directory first: it is how `down` recognises this cluster's postmaster.
       '-D',
       dataDir,
+      // The stack's tag, as a custom setting PostgreSQL accepts and ignores: how `down` finds it.
+      '-c',
+      stackTag(config),
       '-p',
       String(config.postgresPort),
       '-c',
@@ -117,10 +119,9 @@ export async function startPostgres(config: StackConfig): Promise<number> {
       '-c',
       'full_page_writes=off',
     ],
-    config.stackDir,
+    dataDir,
     postgresLogPath(config),
-    owner,
+    ids,
   );
-  writePid(postgresPidFile(config), pid);
   return pid;
 }

@@ -1,4 +1,4 @@
-// Process plumbing shared by the parts: pid files, ownership checks, detached start, readiness wait, stop.
+// Process plumbing shared by the parts: finding them by their tag, detached start, readiness wait, stop.
 import { spawn } from 'node:child_process';
 import {
   accessSync,
@@ -7,9 +7,8 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
-  rmSync,
-  writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
@@ -71,31 +70,51 @@ export function commandLine(pid: number): string {
   }
 }
 
-export function readPid(pidFile: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** The parts of the stack, each one process. */
+export type PartName = 'kafka' | 'registry' | 'redis' | 'postgres';
 
-export function writePid(pidFile: string, pid: number): void {
-  mkdirSync(dirname(pidFile), { recursive: true });
-  writeFileSync(pidFile, `${pid}\n`);
-}
+/** How each part's command line looks (besides the stack's tag, which every one carries). */
+const PART_COMMAND: Record<PartName, (commandLine: string) => boolean> = {
+  kafka: (line) => line.includes(' kafka.Kafka '),
+  registry: (line) => line.includes('apicurio-registry-app'),
+  // Redis rewrites its command line to its process title (see startRedis).
+  redis: (line) => line.startsWith('redis-server'),
+  // Only the postmaster keeps its arguments; its backends retitle themselves and carry no tag.
+  postgres: (line) => /(^|\/)postgres -D /.test(line),
+};
 
-export function removePid(pidFile: string): void {
-  rmSync(pidFile, { force: true });
+// The tag ends where the next option begins (` -`) or with the command line.
+const TAG = /mailpools\.stack=(.+?)(?= -|$)/;
+
+export interface TaggedProcess {
+  pid: number;
+  part: PartName;
+  /** The stack directory named by the tag: whose process it is. */
+  stackDir: string;
 }
 
 /**
- * The pid from pidFile if that process is alive and its command line is ours: pids get reused, and a
- * stale file must never make us signal a stranger.
+ * Every live process of any mailpools stack on this machine, found by the tag on its command
+ * line: no pid file is needed, so a checkout that was moved or deleted still has its processes
+ * found (and a reused pid is never mistaken for ours).
  */
-export function ownedPid(pidFile: string, isOurs: (commandLine: string) => boolean): number | undefined {
-  const pid = readPid(pidFile);
-  return pid !== undefined && isAlive(pid) && isOurs(commandLine(pid)) ? pid : undefined;
+export function taggedProcesses(): TaggedProcess[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [];
+  }
+  const found: TaggedProcess[] = [];
+  for (const entry of entries) {
+    const pid = Number(entry);
+    const line = commandLine(pid);
+    const stackDir = TAG.exec(line)?.[1];
+    if (stackDir === undefined) continue;
+    const part = (Object.keys(PART_COMMAND) as PartName[]).find((name) => PART_COMMAND[name](line));
+    if (part !== undefined && isAlive(pid)) found.push({ pid, part, stackDir });
+  }
+  return found;
 }
 
 /** Starts a long-running process that outlives us: own process group, output appended to logPath. */

@@ -4,11 +4,10 @@ import { redactUrl } from '@mailpools/core';
 import { endpointsOf, HOST, type StackConfig, stackTag } from './config.ts';
 import { StackError } from './errors.ts';
 import { probeRedis } from './probe.ts';
-import { ownedPid, requireTool, spawnDetached, writePid } from './process.ts';
+import { requireTool, spawnDetached } from './process.ts';
 
 export const REDIS_READY_TIMEOUT_MS = 10_000;
 
-export const redisPidFile = (config: StackConfig) => join(config.paths.runDir, 'redis.pid');
 export const redisLogPath = (config: StackConfig) => join(config.paths.logDir, 'redis.log');
 
 export const redisUrl = (config: StackConfig) => endpointsOf(config).redisUrl;
@@ -30,13 +29,6 @@ export async function checkExternalRedis(config: StackConfig): Promise<void> {
   );
 }
 
-export function redisPid(config: StackConfig): number | undefined {
-  const tag = stackTag(config);
-  // Redis rewrites its command line to its process title, which ends with the tag (see startRedis);
-  // before it does, the original argv ends with the same template text.
-  return ownedPid(redisPidFile(config), (line) => line.startsWith('redis-server') && line.endsWith(tag));
-}
-
 export async function startRedis(config: StackConfig): Promise<number> {
   requireTool(
     'redis-server',
@@ -55,13 +47,12 @@ export async function startRedis(config: StackConfig): Promise<number> {
       'no',
       '--daemonize',
       'no',
-      // Keeps the stack's tag visible in /proc/<pid>/cmdline so `down` can tell this Redis from others.
+      // Keeps the stack's tag visible in /proc/<pid>/cmdline, where `down` looks for it.
       '--proc-title-template',
       `{title} {listen-addr} ${stackTag(config)}`,
     ],
     config.stackDir,
     redisLogPath(config),
   );
-  writePid(redisPidFile(config), pid);
   return pid;
 }

@@ -5,19 +5,10 @@ import { endpointsOf, HOST, REGISTRY_VERSION, type StackConfig, stackTag } from 
 import { StackError } from './errors.ts';
 import { requireMaven, runMaven } from './maven.ts';
 import { probeRegistry } from './probe.ts';
-import {
-  JAVA_INSTALL_HINT,
-  ownedPid,
-  requireTool,
-  runToEnd,
-  spawnDetached,
-  tail,
-  writePid,
-} from './process.ts';
+import { JAVA_INSTALL_HINT, requireTool, runToEnd, spawnDetached, tail } from './process.ts';
 
 export const REGISTRY_READY_TIMEOUT_MS = 90_000;
 
-export const registryPidFile = (config: StackConfig) => join(config.paths.runDir, 'registry.pid');
 export const registryLogPath = (config: StackConfig) => join(config.paths.logDir, 'registry.log');
 const runnerJar = (config: StackConfig) =>
   join(config.paths.registryHome, `apicurio-registry-app-${REGISTRY_VERSION}-runner.jar`);
@@ -66,14 +57,6 @@ export async function fetchRegistry(config: StackConfig): Promise<void> {
   writeFileSync(marker, `${new Date().toISOString()}\n`);
 }
 
-export function registryPid(config: StackConfig): number | undefined {
-  const tag = `-D${stackTag(config)} `;
-  return ownedPid(
-    registryPidFile(config),
-    (line) => line.includes(tag) && line.includes('apicurio-registry-app'),
-  );
-}
-
 export async function startRegistry(config: StackConfig): Promise<number> {
   requireTool('java', JAVA_INSTALL_HINT);
   const pid = spawnDetached(
@@ -91,6 +74,5 @@ export async function startRegistry(config: StackConfig): Promise<number> {
     config.stackDir,
     registryLogPath(config),
   );
-  writePid(registryPidFile(config), pid);
   return pid;
 }

@@ -1,5 +1,5 @@
 // up / down / status over the four parts.
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
@@ -17,8 +17,6 @@ import {
   kafkaEndpoint,
   kafkaFormatted,
   kafkaLogPath,
-  kafkaPid,
-  kafkaPidFile,
   kafkaReady,
   kafkaSaslCredentials,
   startKafka,
@@ -28,21 +26,18 @@ import {
   checkExternalPostgres,
   POSTGRES_READY_TIMEOUT_MS,
   postgresLogPath,
-  postgresPid,
-  postgresPidFile,
   postgresReady,
   redactedDatabaseUrl,
   startPostgres,
 } from './postgres.ts';
 import {
-  commandLine,
-  isAlive,
   JAVA_INSTALL_HINT,
-  readPid,
-  removePid,
+  type PartName,
   requireFreePort,
   requireTool,
   stopProcess,
+  type TaggedProcess,
+  taggedProcesses,
   waitReady,
 } from './process.ts';
 import {
@@ -50,8 +45,6 @@ import {
   REDIS_READY_TIMEOUT_MS,
   redactedRedisUrl,
   redisLogPath,
-  redisPid,
-  redisPidFile,
   redisReady,
   startRedis,
 } from './redis.ts';
@@ -60,13 +53,11 @@ import {
   REGISTRY_READY_TIMEOUT_MS,
   registryEndpoint,
   registryLogPath,
-  registryPid,
-  registryPidFile,
   registryReady,
   startRegistry,
 } from './registry.ts';
 
-export type PartName = 'kafka' | 'registry' | 'redis' | 'postgres';
+export type { PartName } from './process.ts';
 
 export interface PartReport {
   part: PartName;
@@ -92,7 +83,8 @@ export interface StackDownOptions extends StackOptions {
 }
 
 export interface StackDownResult {
-  stopped: { part: PartName; pid: number }[];
+  /** What was stopped; `stackDir` is the stack a process belonged to (another one's for an orphan). */
+  stopped: { part: PartName; pid: number; stackDir: string }[];
   wiped: boolean;
 }
 
@@ -109,21 +101,32 @@ interface Part {
   timeoutMs: number;
   probe: () => Promise<boolean>;
   start: () => Promise<number>;
-  /** The pid of this stack's running process, if any. */
-  pid: () => number | undefined;
-  pidFile: string;
   /** Set when the part is someone else's (REDIS_URL, DATABASE_URL): checked, never started or stopped. */
   external?: { variable: string; check: () => Promise<void> };
   /** The signal that shuts it down cleanly without waiting for clients (PostgreSQL: SIGINT). */
   stopSignal?: NodeJS.Signals;
 }
 
-/** Leaves a live, ready process alone; otherwise starts one. Either way waits until it answers. */
-async function ensure(config: StackConfig, part: Part, runningPid: number | undefined): Promise<PartReport> {
+/** The pid of this stack's running process of a part, if any. */
+function pidOf(config: StackConfig, part: PartName): number | undefined {
+  return taggedProcesses().find((p) => p.part === part && p.stackDir === config.stackDir)?.pid;
+}
+
+/**
+ * Leaves a live, ready process alone; otherwise starts one (and notes it in `started`). Either
+ * way waits until it answers.
+ */
+async function ensure(
+  config: StackConfig,
+  part: Part,
+  runningPid: number | undefined,
+  started: { part: Part; pid: number }[],
+): Promise<PartReport> {
   const startedAt = Date.now();
   let pid = runningPid;
   if (pid === undefined) {
     pid = await part.start();
+    started.push({ part, pid });
     config.log(`${part.name} starting on ${part.endpoint} (pid ${pid}, log ${part.logPath})`);
   }
   await waitReady({
@@ -172,8 +175,6 @@ function parts(config: StackConfig): Record<PartName, Part> {
       timeoutMs: KAFKA_READY_TIMEOUT_MS,
       probe: () => kafkaReady(config),
       start: () => startKafka(config),
-      pid: () => kafkaPid(config),
-      pidFile: kafkaPidFile(config),
     },
     registry: {
       name: 'registry',
@@ -183,8 +184,6 @@ function parts(config: StackConfig): Record<PartName, Part> {
       timeoutMs: REGISTRY_READY_TIMEOUT_MS,
       probe: () => registryReady(config),
       start: () => startRegistry(config),
-      pid: () => registryPid(config),
-      pidFile: registryPidFile(config),
     },
     redis: {
       name: 'redis',
@@ -194,8 +193,6 @@ function parts(config: StackConfig): Record<PartName, Part> {
       timeoutMs: REDIS_READY_TIMEOUT_MS,
       probe: () => redisReady(config),
       start: () => startRedis(config),
-      pid: () => redisPid(config),
-      pidFile: redisPidFile(config),
       ...(config.externalRedisUrl === undefined
         ? {}
         : { external: { variable: 'REDIS_URL', check: () => checkExternalRedis(config) } }),
@@ -208,8 +205,6 @@ function parts(config: StackConfig): Record<PartName, Part> {
       timeoutMs: POSTGRES_READY_TIMEOUT_MS,
       probe: () => postgresReady(config),
       start: () => startPostgres(config),
-      pid: () => postgresPid(config),
-      pidFile: postgresPidFile(config),
       stopSignal: 'SIGINT',
       ...(config.externalDatabaseUrl === undefined
         ? {}
@@ -221,16 +216,15 @@ function parts(config: StackConfig): Record<PartName, Part> {
 export async function stackUp(options: StackOptions = {}): Promise<StackReport> {
   const config = resolveConfig(options);
   const startedAt = Date.now();
-  for (const dir of [config.paths.runDir, config.paths.logDir, config.paths.dataDir])
-    mkdirSync(dir, { recursive: true });
+  for (const dir of [config.paths.logDir, config.paths.dataDir]) mkdirSync(dir, { recursive: true });
 
   // One download after the other: both run Maven and print its progress.
   await fetchKafka(config);
   await fetchRegistry(config);
   requireTool('java', JAVA_INSTALL_HINT);
 
-  let kafka = kafkaPid(config);
-  let registry = registryPid(config);
+  let kafka = pidOf(config, 'kafka');
+  let registry = pidOf(config, 'registry');
   // The registry keeps schemas in memory, and records in Kafka carry schema ids. A registry that starts
   // empty would hand out the same ids for other schemas, so Kafka's data must start empty with it; and
   // when Kafka's data starts empty, the registry restarts empty too. Both always begin together.
@@ -240,14 +234,12 @@ export async function stackUp(options: StackOptions = {}): Promise<StackReport> 
     );
     if (kafka !== undefined) {
       await stopProcess(kafka, 'kafka');
-      removePid(kafkaPidFile(config));
       kafka = undefined;
     }
     wipeKafkaData(config);
   } else if (registry !== undefined && !kafkaFormatted(config)) {
     config.log('Kafka data is new, so the registry restarts empty too: schema ids start over with it');
     await stopProcess(registry, 'registry');
-    removePid(registryPidFile(config));
     registry = undefined;
   }
 
@@ -255,8 +247,8 @@ export async function stackUp(options: StackOptions = {}): Promise<StackReport> 
   const running: Record<PartName, number | undefined> = {
     kafka,
     registry,
-    redis: all.redis.external ? undefined : all.redis.pid(),
-    postgres: all.postgres.external ? undefined : all.postgres.pid(),
+    redis: all.redis.external ? undefined : pidOf(config, 'redis'),
+    postgres: all.postgres.external ? undefined : pidOf(config, 'postgres'),
   };
   const own = Object.values(all).filter((part) => !part.external);
   // Every port we are about to listen on must be free before anything starts, so a conflict leaves
@@ -268,7 +260,12 @@ export async function stackUp(options: StackOptions = {}): Promise<StackReport> 
   const external = Object.values(all).filter((part) => part.external);
   for (const part of external) await part.external?.check();
 
-  const pending: Promise<PartReport>[] = own.map((part) => ensure(config, part, running[part.name]));
+  const started: { part: Part; pid: number }[] = [];
+  const pending: Promise<PartReport>[] = own.map((part) =>
+    ensure(config, part, running[part.name], started).catch((error: unknown) => {
+      throw failedPart(part, error);
+    }),
+  );
   for (const part of external) {
     config.log(`${part.name} ready on ${part.endpoint} (external, from ${part.external?.variable})`);
     pending.push(Promise.resolve({ ...externalReport(part), running: true, ready: true }));
@@ -276,10 +273,33 @@ export async function stackUp(options: StackOptions = {}): Promise<StackReport> 
   // Wait for every part even when one fails, so nothing is still starting when the error is reported.
   const results = await Promise.allSettled(pending);
   const failed = results.find((result) => result.status === 'rejected');
-  if (failed) throw failed.reason;
+  if (failed) {
+    // Half a stack is worse than none: stop what this call started, then say what failed.
+    const error = failed.reason as StackError;
+    config.log(`${error.part} failed: ${error.message}`);
+    for (const { part, pid } of started.reverse()) {
+      await stopProcess(pid, part.name, part.stopSignal);
+      config.log(`${part.name} stopped (pid ${pid}): started by this \`up\`, which failed`);
+    }
+    throw error;
+  }
   const reports = results.map((result) => (result as PromiseFulfilledResult<PartReport>).value);
   config.log(`stack ready in ${seconds(Date.now() - startedAt)}`);
   return { ready: true, parts: reports, endpoints: endpointsOf(config) };
+}
+
+/** The error of a part that did not start, with the part's name on it. */
+function failedPart(part: Part, error: unknown): StackError {
+  const stackError =
+    error instanceof StackError
+      ? error
+      : new StackError(
+          'MAILPOOLS_ERR_STACK_PROCESS_EXITED',
+          `${part.name} could not be started: ${error instanceof Error ? error.message : String(error)}`,
+          { hint: `Read ${part.logPath} for the cause.`, logPath: part.logPath },
+        );
+  stackError.part ??= part.name;
+  return stackError;
 }
 
 function externalReport(part: Part): PartReport {
@@ -311,40 +331,45 @@ export async function stackStatus(options: StackOptions = {}): Promise<StackRepo
     return { ...externalReport(part), running: ready, ready };
   };
   const reports = await Promise.all(
-    Object.values(all).map((part) => (part.external ? external(part) : report(part, part.pid()))),
+    Object.values(all).map((part) =>
+      part.external ? external(part) : report(part, pidOf(config, part.name)),
+    ),
   );
   return { ready: reports.every((part) => part.ready), parts: reports, endpoints: endpointsOf(config) };
 }
 
+/**
+ * Stops this stack's processes, and those of stacks whose directory no longer exists (a checkout
+ * moved or deleted while its stack ran): nobody else can stop those, and they hold the ports.
+ * Both are found by the tag on their command lines.
+ */
 export async function stackDown(options: StackDownOptions = {}): Promise<StackDownResult> {
   const config = resolveConfig(options);
+  const all = parts(config);
   const stopped: StackDownResult['stopped'] = [];
-  await Promise.all(
-    Object.values(parts(config)).map(async (part) => {
-      const pid = part.pid();
-      if (pid === undefined) {
-        const stale = readPid(part.pidFile);
-        if (stale !== undefined && isAlive(stale)) {
-          config.log(
-            `${part.name}: pid file names pid ${stale}, which is not ours (${commandLine(stale)}); left alone`,
-          );
-        } else if (part.external) {
-          config.log(`${part.name} is external (${part.external.variable}); not stopped`);
-        } else {
-          config.log(`${part.name} not running`);
-        }
-        removePid(part.pidFile);
-        return;
-      }
-      const how = await stopProcess(pid, part.name, part.stopSignal);
-      removePid(part.pidFile);
-      stopped.push({ part: part.name, pid });
-      config.log(`${part.name} stopped (pid ${pid}${how === 'killed' ? ', killed after 20 s' : ''})`);
-    }),
-  );
+  const tagged = taggedProcesses();
+  const ours = tagged.filter((p) => p.stackDir === config.stackDir);
+  const orphans = tagged.filter((p) => p.stackDir !== config.stackDir && !existsSync(p.stackDir));
+  const stop = async ({ pid, part, stackDir }: TaggedProcess) => {
+    const how = await stopProcess(pid, part, all[part].stopSignal);
+    stopped.push({ part, pid, stackDir });
+    const whose = stackDir === config.stackDir ? '' : `, of ${stackDir}, which no longer exists`;
+    config.log(`${part} stopped (pid ${pid}${whose}${how === 'killed' ? ', killed after 20 s' : ''})`);
+  };
+  await Promise.all([...ours, ...orphans].map(stop));
+  for (const part of Object.values(all)) {
+    if (ours.some((p) => p.part === part.name)) continue;
+    config.log(
+      part.external
+        ? `${part.name} is external (${part.external.variable}); not stopped`
+        : `${part.name} not running`,
+    );
+  }
   if (options.wipe) {
-    rmSync(config.paths.dataDir, { recursive: true, force: true });
-    config.log(`data deleted: ${config.paths.dataDir}`);
+    for (const dir of [config.paths.dataDir, config.paths.postgresDataDir]) {
+      rmSync(dir, { recursive: true, force: true });
+      config.log(`data deleted: ${dir}`);
+    }
   }
   return { stopped, wiped: options.wipe === true };
 }
@@ -362,7 +387,7 @@ export function stackKafkaCredentials(options: StackOptions = {}) {
 export async function stackRestart(part: PartName, options: StackOptions = {}): Promise<void> {
   const config = resolveConfig(options);
   const target = parts(config)[part];
-  const pid = target.pid();
+  const pid = pidOf(config, part);
   if (target.external || pid === undefined)
     throw new StackError('MAILPOOLS_ERR_STACK_NOT_READY', `${part} is not a running part of this stack.`, {
       hint: "Run `mailpools stack up` first; parts given by REDIS_URL or DATABASE_URL are not the stack's to restart.",
@@ -377,7 +402,6 @@ export async function stackRestart(part: PartName, options: StackOptions = {}): 
     client.disconnect();
   }
   await stopProcess(pid, part, target.stopSignal);
-  removePid(target.pidFile);
   await stackUp(options);
   // The snapshot was for this one restart; the next ordinary start begins empty, as always.
   if (part === 'redis') rmSync(join(config.stackDir, 'dump.rdb'), { force: true });

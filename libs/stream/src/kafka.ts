@@ -44,10 +44,12 @@ export function createKafka({ config, clientId, logger }: KafkaClientOptions): K
       () =>
       ({ level, log }: LogEntry) => {
         const { message, timestamp: _timestamp, logger: _name, ...extra } = log;
-        if (EXPECTED_NOISE.test(`${message} ${String(extra.error ?? '')}`))
+        // A broker's error response is retried by kafkajs or handed to the caller, which decides.
+        if (message.startsWith('Response ') || EXPECTED_NOISE.test(`${message} ${String(extra.error ?? '')}`))
           return kafkaLogger.debug(extra, message);
-        if (level === logLevel.ERROR) kafkaLogger.error(extra, message);
-        else if (level === logLevel.WARN) kafkaLogger.warn(extra, message);
+        // kafkajs's own lines are at most warnings: whatever it cannot recover from reaches
+        // mailpools as an error or a crash event, and mailpools logs that at error with its code.
+        if (level === logLevel.ERROR || level === logLevel.WARN) kafkaLogger.warn(extra, message);
         else kafkaLogger.debug(extra, message);
       },
   });

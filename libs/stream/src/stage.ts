@@ -458,7 +458,9 @@ export function createStage<T>(options: StageOptions<T>): Stage {
       consumer.on(consumer.events.CRASH, (event) => {
         joined = false;
         metrics.ready.set(stageLabel, 0);
-        logger.error({ err: event.payload.error, restart: event.payload.restart }, 'consumer crashed');
+        // A crash kafkajs restarts from is a hiccup; one it does not is the end of this stage.
+        const level = event.payload.restart ? 'warn' : 'error';
+        logger[level]({ err: event.payload.error, restart: event.payload.restart }, 'consumer crashed');
       });
       await consumer.connect();
       await consumer.subscribe({ topics: [input.topic], fromBeginning: true });

@@ -1,19 +1,10 @@
 // Services under test run as real processes, the way `npm start` runs them.
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { SERVICE_NODE_FLAGS, stopChildProcess } from '@mailpools/core';
+import { freePort, SERVICE_NODE_FLAGS, stopChildProcess } from '@mailpools/core';
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+export { freePort };
 
 export interface ServiceProcess {
   readonly child: ChildProcess;
