@@ -1,6 +1,11 @@
 // spam-classifier on the real stack, as its own process: every event comes out classified by
-// the committed model, exactly as the model scores it offline; poison lands in the DLQ.
+// the committed model, exactly as the model scores it offline; poison lands in the DLQ. And the
+// committed model is exactly what `npm run train:spam` makes.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { TOPICS } from '@mailpools/core';
 import { DEFAULT_POLICY } from '@mailpools/policy';
@@ -21,8 +26,11 @@ test('spam-classifier fills the spam enrichment of every event and passes it on'
   const deep = Buffer.from(
     `Subject: deep\r\n${'Content-Type: multipart/mixed; boundary="d"\r\n\r\n--d\r\n'.repeat(3_000)}`,
   );
+  // A submitter each: with no history, no profile moves a score, so the service must score
+  // exactly as the model does offline.
   const events: OutboundMessage[] = [...spam, ...ham].map((m, i) => ({
     ...sampleEvent(`corpus-${i}`),
+    submitter: `user${i}@contoso.example`,
     raw: m.raw,
     rawSize: m.raw.length,
   }));
@@ -85,5 +93,24 @@ test('spam-classifier fills the spam enrichment of every event and passes it on'
   } finally {
     assert.equal(await service.stop(), 0, 'SIGTERM drains and exits 0');
     await producer.close();
+  }
+});
+
+test('npm run train:spam reproduces the committed model byte for byte', { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spam-model-'));
+  try {
+    const out = join(dir, 'model.bin');
+    const run = spawnSync(
+      process.execPath,
+      [new URL('../services/spam-classifier/scripts/train.ts', import.meta.url).pathname, out],
+      { encoding: 'utf8' },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.ok(
+      readFileSync(out).equals(readFileSync(DEFAULT_MODEL_PATH)),
+      'the committed model/spam-model.bin is stale: run npm run train:spam and commit it',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

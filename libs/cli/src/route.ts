@@ -17,7 +17,7 @@ import { loadPolicy, tenantPolicy } from '@mailpools/policy';
 import { route } from '@mailpools/pool-router';
 import { srsKeyPrefix, srsReverse } from '@mailpools/pool-router/srs';
 import { type OutboundMessage, toJsonForm } from '@mailpools/schemas';
-import { classifierDepsFromEnv, enrich as classify } from '@mailpools/spam-classifier';
+import { classifierDepsFromEnv, classify } from '@mailpools/spam-classifier';
 import { ENVELOPE_OPTIONS, envelopeFlags, readEvents } from './feed.ts';
 
 export const ROUTE_USAGE = `usage: mailpools route <file.eml|event.json|mbox>... [feed's envelope options] [--json]
@@ -35,11 +35,15 @@ async function enrichLocally(event: OutboundMessage, config: RuntimeConfig): Pro
   const policy = loadPolicy();
   const resolver = new Resolver({ ...transportFromEnv(process.env), ...cacheLimitsFromEnv(process.env) });
   let enriched = event;
+  // A dry run: the content alone, no submitter profile read or written.
   if (!enriched.spam)
-    enriched = await classify(
-      enriched,
-      classifierDepsFromEnv(process.env, () => policy),
-    );
+    enriched = {
+      ...enriched,
+      spam: await classify(
+        enriched,
+        classifierDepsFromEnv(process.env, () => policy),
+      ),
+    };
   if (!enriched.dns) enriched = await checkDns(enriched, resolver);
   if (!enriched.auth)
     enriched = await verifyAuth(enriched, {

@@ -10,6 +10,14 @@ export interface SpamPolicy {
   readonly suspiciousAt: number;
   /** Score from which a message is labelled SPAM. */
   readonly spamAt: number;
+  /** Where SUSPICIOUS mail goes: the normal pool (the default) or, when the tenant says so, high-risk. */
+  readonly onSuspicious: 'normal' | 'high-risk';
+  /** The submitter's own pattern (spam-classifier's profile). */
+  readonly profile: {
+    readonly enabled: boolean;
+    /** Messages a submitter must have sent before its profile moves a score. */
+    readonly minHistory: number;
+  };
 }
 
 export const RESTRICTION_ACTIONS = ['BlockUserForToday', 'BlockUser', 'Alert'] as const;
@@ -150,7 +158,12 @@ export interface Policy {
 }
 
 const BUILTIN_DEFAULTS: TenantPolicy = deepFreeze({
-  spam: { suspiciousAt: 0.2, spamAt: 0.5 },
+  spam: {
+    suspiciousAt: 0.2,
+    spamAt: 0.5,
+    onSuspicious: 'normal',
+    profile: { enabled: true, minHistory: 10 },
+  },
   limits: {
     recipientsPerMessage: 500,
     recipientRateLimit: { recipients: 10_000, action: 'BlockUserForToday' },
@@ -239,6 +252,11 @@ class Reader {
     return raw;
   }
 
+  flag(raw: unknown): boolean {
+    if (typeof raw !== 'boolean') throw this.error(`must be true or false, got ${JSON.stringify(raw)}`);
+    return raw;
+  }
+
   text(raw: unknown): string {
     if (typeof raw !== 'string' || raw.trim() === '') throw this.error('must be a non-empty string');
     return raw.trim();
@@ -263,14 +281,30 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function spamSection(raw: unknown, base: SpamPolicy, at: Reader): SpamPolicy {
   if (raw === undefined) return base;
-  const given = at.object(raw, ['suspiciousAt', 'spamAt']);
+  const given = at.object(raw, ['suspiciousAt', 'spamAt', 'onSuspicious', 'profile']);
   const suspiciousAt =
     given.suspiciousAt === undefined
       ? base.suspiciousAt
       : at.at('suspiciousAt').number(given.suspiciousAt, 0, 1);
   const spamAt = given.spamAt === undefined ? base.spamAt : at.at('spamAt').number(given.spamAt, 0, 1);
   if (suspiciousAt > spamAt) throw at.at('suspiciousAt').error(`must not exceed spamAt (${spamAt})`);
-  return { suspiciousAt, spamAt };
+  const onSuspicious =
+    given.onSuspicious === undefined
+      ? base.onSuspicious
+      : oneOf(at.at('onSuspicious'), given.onSuspicious, ['normal', 'high-risk'] as const);
+  let profile = base.profile;
+  if (given.profile !== undefined) {
+    const p = at.at('profile').object(given.profile, ['enabled', 'minHistory']);
+    profile = {
+      enabled:
+        p.enabled === undefined ? base.profile.enabled : at.at('profile').at('enabled').flag(p.enabled),
+      minHistory:
+        p.minHistory === undefined
+          ? base.profile.minHistory
+          : at.at('profile').at('minHistory').number(p.minHistory, 1, 100_000, true),
+    };
+  }
+  return { suspiciousAt, spamAt, onSuspicious, profile };
 }
 
 function thresholds(

@@ -9,8 +9,13 @@ test('tenant overrides layer over the defaults, which layer over the built-in on
     defaults: { spam: { spamAt: 0.8 } },
     tenants: { contoso: { spam: { suspiciousAt: 0.6 } } },
   });
-  assert.deepEqual(tenantPolicy(policy, 'contoso').spam, { suspiciousAt: 0.6, spamAt: 0.8 });
+  assert.deepEqual(tenantPolicy(policy, 'contoso').spam, {
+    ...DEFAULT_POLICY.defaults.spam,
+    suspiciousAt: 0.6,
+    spamAt: 0.8,
+  });
   assert.deepEqual(tenantPolicy(policy, 'fabrikam').spam, {
+    ...DEFAULT_POLICY.defaults.spam,
     suspiciousAt: DEFAULT_POLICY.defaults.spam.suspiciousAt,
     spamAt: 0.8,
   });

@@ -553,8 +553,12 @@ export interface EnrichmentStageOptions {
   service: string;
   config: RuntimeConfig;
   logger: Logger;
-  /** The service's logic: the event with its own enrichment filled in. */
-  enrich: (event: OutboundMessage) => Promise<OutboundMessage>;
+  /**
+   * The service's logic: each event of a batch with its own enrichment filled in, in order. A
+   * batch shares its work (one Redis call for all, say); a non-retriable throw is narrowed down to
+   * the records that cause it by the runtime.
+   */
+  enrich: (events: readonly OutboundMessage[]) => Promise<readonly OutboundMessage[]>;
 }
 
 /** The shape every enrichment service shares: read its input topic, enrich, write the next one keyed by message id. */
@@ -567,8 +571,20 @@ export function createEnrichmentStage({ service, config, logger, enrich }: Enric
     logger,
     input: { topic: wired.input, schema: 'OutboundMessage' },
     topics: wired.topics,
-    handle: perRecord(async ({ value }) => [
-      { topic: output, schema: 'OutboundMessage', key: value.messageId, value: await enrich(value) },
-    ]),
+    handle: async (records) =>
+      (await enrich(records.map((r) => r.value))).map((value) => [
+        { topic: output, schema: 'OutboundMessage', key: value.messageId, value },
+      ]),
   });
+}
+
+/** A per-event enrichment as a batch one, for services whose events share no work. */
+export function eachEvent(
+  enrich: (event: OutboundMessage) => Promise<OutboundMessage>,
+): (events: readonly OutboundMessage[]) => Promise<OutboundMessage[]> {
+  return async (events) => {
+    const enriched: OutboundMessage[] = [];
+    for (const event of events) enriched.push(await enrich(event));
+    return enriched;
+  };
 }

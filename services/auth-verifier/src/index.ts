@@ -10,7 +10,7 @@ import {
 } from '@mailpools/core';
 import { nodeStyleResolve, resolverFromEnv } from '@mailpools/dns';
 import { loadPolicy } from '@mailpools/policy';
-import { createEnrichmentStage, stopOnSignals } from '@mailpools/stream';
+import { createEnrichmentStage, eachEvent, stopOnSignals } from '@mailpools/stream';
 import { Counter } from 'prom-client';
 import { enrich } from './verify.ts';
 
@@ -24,7 +24,7 @@ const stage = createEnrichmentStage({
   service: SERVICE,
   config,
   logger,
-  enrich: async (event) => {
+  enrich: eachEvent(async (event) => {
     const enriched = await enrich(event, deps);
     const auth = enriched.auth;
     if (auth) {
@@ -35,7 +35,7 @@ const stage = createEnrichmentStage({
       verdicts.inc({ status: auth.status, vouched: String(auth.vouched) });
     }
     return enriched;
-  },
+  }),
 });
 const results = new Counter({
   name: 'mailpools_auth_results_total',

@@ -2,7 +2,7 @@
 // mail.outbound.dns-checked. Wiring only; the logic is in check.ts.
 import { connectRedis, createLogger, createRedisClient, loadRuntimeConfig } from '@mailpools/core';
 import { resolverFromEnv } from '@mailpools/dns';
-import { createEnrichmentStage, stopOnSignals } from '@mailpools/stream';
+import { createEnrichmentStage, eachEvent, stopOnSignals } from '@mailpools/stream';
 import { Counter } from 'prom-client';
 import { enrich } from './check.ts';
 
@@ -15,11 +15,11 @@ const stage = createEnrichmentStage({
   service: SERVICE,
   config,
   logger,
-  enrich: async (event) => {
+  enrich: eachEvent(async (event) => {
     const enriched = await enrich(event, resolver);
     verdicts.inc({ status: enriched.dns?.status ?? 'none' });
     return enriched;
-  },
+  }),
 });
 const verdicts = new Counter({
   name: 'mailpools_dns_verdicts_total',

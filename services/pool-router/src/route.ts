@@ -110,14 +110,19 @@ const RULES: Readonly<Record<RoutingRule, Rule>> = {
   spam: (event, tenant) => {
     const spam = event.spam;
     if (!spam) return missing(tenant, 'spam');
+    // SUSPICIOUS changes nothing unless the tenant's policy sends it to high-risk too.
+    const suspicious = spam.label === 'SUSPICIOUS' && tenant.spam.onSuspicious === 'high-risk';
     return {
-      matched: spam.label === 'SPAM',
+      matched: spam.label === 'SPAM' || suspicious,
       pool: 'HIGH_RISK',
-      reason: `judged spam (score ${spam.score.toFixed(3)} ≥ ${tenant.spam.spamAt}, model ${spam.modelVersion})`,
+      reason: suspicious
+        ? `judged suspicious (score ${spam.score.toFixed(3)} ≥ ${tenant.spam.suspiciousAt}, model ${spam.modelVersion}; policy: onSuspicious=high-risk)`
+        : `judged spam (score ${spam.score.toFixed(3)} ≥ ${tenant.spam.spamAt}, model ${spam.modelVersion})`,
       inputs: {
         label: spam.label,
         score: spam.score.toFixed(4),
         spamAt: String(tenant.spam.spamAt),
+        onSuspicious: tenant.spam.onSuspicious,
         model: spam.modelVersion,
       },
     };

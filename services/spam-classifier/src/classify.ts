@@ -1,11 +1,13 @@
-// spam-classifier's logic: score a message's content and envelope with the trained model and
-// label it under the tenant's thresholds. Pure apart from parsing; the wiring is in index.ts.
+// spam-classifier's logic: score each message's content and envelope with the trained model,
+// hold it against its submitter's profile (profile.ts), and label it under the tenant's
+// thresholds. A batch shares one profile call; without a profile store, content alone decides.
 import { fileURLToPath } from 'node:url';
 import { integer } from '@mailpools/core';
 import { type Policy, tenantPolicy } from '@mailpools/policy';
 import type { OutboundMessage, SpamLabel, SpamVerdict } from '@mailpools/schemas';
 import { type ExtractOptions, extractFeatures, type OutboundSignals } from './features.ts';
-import { explain, loadModel, type SpamModel, score, vectorise } from './model.ts';
+import { explain, loadModel, logOdds, type SpamModel, score, type Vector, vectorise } from './model.ts';
+import { type ProfileEvidence, type ProfileStore, profileMoves } from './profile.ts';
 
 export const DEFAULT_MODEL_PATH = fileURLToPath(new URL('../model/spam-model.bin', import.meta.url));
 
@@ -13,6 +15,8 @@ export interface ClassifierDeps {
   readonly model: SpamModel;
   readonly policy: () => Policy;
   readonly extract: ExtractOptions;
+  /** Submitters' profiles; without them, verdicts rest on the content alone. */
+  readonly profiles?: ProfileStore;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -27,11 +31,17 @@ export function extractOptions(env: Env): ExtractOptions {
 /** The configuration table's defaults: what training, evaluation and the service all use. */
 export const DEFAULT_EXTRACT: ExtractOptions = extractOptions({});
 
-export function classifierDepsFromEnv(env: Env, policy: () => Policy): ClassifierDeps {
+/** The model and bounds from the environment; `profiles` when the submitter's pattern should count. */
+export function classifierDepsFromEnv(
+  env: Env,
+  policy: () => Policy,
+  profiles?: ProfileStore,
+): ClassifierDeps {
   return {
     model: loadModel(env.MAILPOOLS_SPAM_MODEL || DEFAULT_MODEL_PATH),
     policy,
     extract: extractOptions(env),
+    ...(profiles ? { profiles } : {}),
   };
 }
 
@@ -49,19 +59,93 @@ export function labelOf(scoreValue: number, thresholds: { suspiciousAt: number; 
   return 'HAM';
 }
 
-export async function classify(event: OutboundMessage, deps: ClassifierDeps): Promise<SpamVerdict> {
+/** Mail a person (or a tenant's system) submitted, whose sending has a pattern of its own. */
+export function hasSubmitterPattern(event: OutboundMessage): boolean {
+  return (
+    event.messageClass === 'NORMAL' &&
+    event.submitter.trim() !== '' &&
+    (event.origin === 'CLIENT_SUBMISSION' || event.origin === 'ON_PREMISES_CONNECTOR')
+  );
+}
+
+interface Content {
+  readonly vector: Vector;
+  readonly words: readonly string[];
+  readonly score: number;
+  readonly truncated: boolean;
+}
+
+async function judgeContent(event: OutboundMessage, deps: ClassifierDeps): Promise<Content> {
   const features = await extractFeatures(event.raw, signalsOfEvent(event), deps.extract, event.rawTruncated);
   const vector = vectorise(features.counts);
-  const value = score(deps.model, vector);
+  return { vector, words: features.words, score: score(deps.model, vector), truncated: features.truncated };
+}
+
+function verdictOf(
+  event: OutboundMessage,
+  content: Content,
+  evidence: ProfileEvidence | undefined,
+  deps: ClassifierDeps,
+): SpamVerdict {
+  const tenant = tenantPolicy(deps.policy(), event.tenantId).spam;
+  const moves = evidence ? profileMoves(evidence, content.score, tenant.profile) : [];
+  const shift = moves.reduce((sum, move) => sum + move.weight, 0);
+  const value = shift === 0 ? content.score : 1 / (1 + Math.exp(-(logOdds(content.score) + shift)));
+  const top = [...moves, ...explain(deps.model, content.vector)]
+    .sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight))
+    .slice(0, 6);
   return {
     score: Number(value.toFixed(6)),
-    label: labelOf(value, tenantPolicy(deps.policy(), event.tenantId).spam),
+    label: labelOf(value, tenant),
     modelVersion: deps.model.version,
-    truncated: features.truncated,
-    topFeatures: explain(deps.model, vector),
+    truncated: content.truncated,
+    topFeatures: top,
   };
 }
 
-export async function enrich(event: OutboundMessage, deps: ClassifierDeps): Promise<OutboundMessage> {
-  return { ...event, spam: await classify(event, deps) };
+/** Verdicts for a batch, in order: content first, then one profile call for the whole batch. */
+export async function classifyBatch(
+  events: readonly OutboundMessage[],
+  deps: ClassifierDeps,
+): Promise<SpamVerdict[]> {
+  const contents: Content[] = [];
+  for (const event of events) contents.push(await judgeContent(event, deps));
+  const profiled = deps.profiles ? events.flatMap((event, i) => (hasSubmitterPattern(event) ? [i] : [])) : [];
+  const evidence = new Map<number, ProfileEvidence>();
+  if (deps.profiles && profiled.length > 0) {
+    const observed = await deps.profiles.observe(
+      profiled.map((i) => {
+        const event = events[i] as OutboundMessage;
+        const content = contents[i] as Content;
+        const tenant = tenantPolicy(deps.policy(), event.tenantId).spam;
+        return {
+          messageId: event.messageId,
+          tenantId: event.tenantId,
+          submitter: event.submitter.trim().toLowerCase(),
+          eventTime: event.eventTime,
+          words: content.words,
+          externalRecipients: event.recipients.filter((r) => r.scope === 'EXTERNAL').map((r) => r.address),
+          contentScore: content.score,
+          learn: content.score < tenant.suspiciousAt,
+        };
+      }),
+    );
+    profiled.forEach((index, k) => {
+      const found = observed[k];
+      if (found) evidence.set(index, found);
+    });
+  }
+  return events.map((event, i) => verdictOf(event, contents[i] as Content, evidence.get(i), deps));
+}
+
+export async function classify(event: OutboundMessage, deps: ClassifierDeps): Promise<SpamVerdict> {
+  return (await classifyBatch([event], deps))[0] as SpamVerdict;
+}
+
+export async function enrich(
+  events: readonly OutboundMessage[],
+  deps: ClassifierDeps,
+): Promise<OutboundMessage[]> {
+  const verdicts = await classifyBatch(events, deps);
+  return events.map((event, i) => ({ ...event, spam: verdicts[i] ?? null }));
 }

@@ -47,7 +47,16 @@ export interface Vector {
   readonly names: readonly string[];
 }
 
-/** Sub-linear counts (1 + ln n), L2-normalised, so long messages do not shout. */
+/** Words, word pairs and subject words: the one family whose size grows with the message. */
+const isText = (name: string) => name.charCodeAt(1) === 58 && 'wbs'.includes(name[0] as string);
+
+/**
+ * Sub-linear counts (1 + ln n). The text features are L2-normalised together, so long messages do
+ * not shout; every other feature (a link fact, a request, an attachment) keeps its own weight
+ * scaled by EVIDENCE_SCALE, so that it counts as much in a long message as in a short one.
+ */
+export const EVIDENCE_SCALE = Number(process.env.EVS ?? 0.5);
+
 export function vectorise(counts: ReadonlyMap<string, number>): Vector {
   const names = [...counts.keys()];
   const indices = new Uint32Array(names.length);
@@ -57,10 +66,11 @@ export function vectorise(counts: ReadonlyMap<string, number>): Vector {
     const value = 1 + Math.log(counts.get(name) ?? 1);
     indices[i] = hashFeature(name);
     values[i] = value;
-    norm += value * value;
+    if (isText(name)) norm += value * value;
   }
   norm = Math.sqrt(norm) || 1;
-  for (let i = 0; i < values.length; i++) values[i] = (values[i] as number) / norm;
+  for (let i = 0; i < values.length; i++)
+    values[i] = (values[i] as number) * (isText(names[i] as string) ? 1 / norm : EVIDENCE_SCALE);
   return { indices, values, names };
 }
 
@@ -78,6 +88,12 @@ function nbLogOdds(weights: Float32Array, bias: number, x: Vector): number {
 }
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** The log-odds of a score, kept finite at 0 and 1. */
+export function logOdds(p: number): number {
+  const q = Math.min(1 - 1e-9, Math.max(1e-9, p));
+  return Math.log(q / (1 - q));
+}
 
 export function score(model: SpamModel, x: Vector): number {
   const [c, a, b] = model.stack;
@@ -139,6 +155,13 @@ export const DEFAULT_TRAIN: TrainOptions = {
 export interface Example {
   readonly x: Vector;
   readonly spam: boolean;
+  /** How much this example counts in training (1 unless given). */
+  readonly weight?: number;
+  /**
+   * The operating point is placed on these examples' ham only, when any example says so: the
+   * mail whose false positives the threshold must bound.
+   */
+  readonly calibrate?: boolean;
 }
 
 function trainLogistic(
@@ -151,7 +174,8 @@ function trainLogistic(
   let bias = 0;
   let biasGrad = 0;
   const order = examples.map((_, i) => i);
-  const spamShare = examples.filter((e) => e.spam).length / Math.max(1, examples.length);
+  const total = examples.reduce((sum, e) => sum + (e.weight ?? 1), 0);
+  const spamShare = examples.reduce((sum, e) => sum + (e.spam ? (e.weight ?? 1) : 0), 0) / Math.max(1, total);
   const spamWeight = (1 - spamShare) / Math.max(spamShare, 1e-9); // balance the classes
   for (let epoch = 0; epoch < options.epochs; epoch++) {
     for (let i = order.length - 1; i > 0; i--) {
@@ -159,9 +183,9 @@ function trainLogistic(
       [order[i], order[j]] = [order[j] as number, order[i] as number];
     }
     for (const index of order) {
-      const { x, spam } = examples[index] as Example;
+      const { x, spam, weight = 1 } = examples[index] as Example;
       const p = sigmoid(dot(weights, bias, x));
-      const g = (p - (spam ? 1 : 0)) * (spam ? spamWeight : 1);
+      const g = (p - (spam ? 1 : 0)) * (spam ? spamWeight : 1) * weight;
       for (let k = 0; k < x.indices.length; k++) {
         const h = x.indices[k] as number;
         const grad = g * (x.values[k] as number) + options.l2 * (weights[h] as number);
@@ -185,18 +209,18 @@ function trainBayes(examples: readonly Example[], alpha: number): { weights: Flo
   let spamDocs = 0;
   let hamDocs = 0;
   const seen = new Set<number>();
-  for (const { x, spam } of examples) {
+  for (const { x, spam, weight = 1 } of examples) {
     for (const h of x.indices) {
       seen.add(h);
-      if (spam) spamCounts[h] = (spamCounts[h] as number) + 1;
-      else hamCounts[h] = (hamCounts[h] as number) + 1;
+      if (spam) spamCounts[h] = (spamCounts[h] as number) + weight;
+      else hamCounts[h] = (hamCounts[h] as number) + weight;
     }
     if (spam) {
-      spamTotal += x.indices.length;
-      spamDocs++;
+      spamTotal += x.indices.length * weight;
+      spamDocs += weight;
     } else {
-      hamTotal += x.indices.length;
-      hamDocs++;
+      hamTotal += x.indices.length * weight;
+      hamDocs += weight;
     }
   }
   const vocabulary = seen.size;
@@ -272,10 +296,10 @@ export function stratifiedFolds<T extends { spam: boolean }>(
 function pruneRare(examples: readonly Example[], minDocs: number): Example[] {
   const docs = new Map<number, number>();
   for (const { x } of examples) for (const h of x.indices) docs.set(h, (docs.get(h) ?? 0) + 1);
-  return examples.map(({ x, spam }) => {
+  return examples.map(({ x, ...rest }) => {
     const keep = [...x.indices.keys()].filter((i) => (docs.get(x.indices[i] as number) ?? 0) >= minDocs);
     return {
-      spam,
+      ...rest,
       x: {
         indices: Uint32Array.from(keep, (i) => x.indices[i] as number),
         values: Float32Array.from(keep, (i) => x.values[i] as number),
@@ -290,7 +314,7 @@ export function train(allExamples: readonly Example[], options: TrainOptions = D
   const random = seededRandom(options.seed);
   const total = options.stackFolds + 1;
   const fold = stratifiedFolds(examples, options.stackFolds, options.seed);
-  const points: { lr: number; nb: number; spam: boolean }[] = [];
+  const points: { lr: number; nb: number; spam: boolean; calibrate: boolean }[] = [];
   for (let k = 0; k < options.stackFolds; k++) {
     const learn = examples.filter((_, i) => fold[i] !== k);
     const lr = trainLogistic(learn, options, random);
@@ -301,11 +325,13 @@ export function train(allExamples: readonly Example[], options: TrainOptions = D
           lr: dot(lr.weights, lr.bias, e.x),
           nb: nbLogOdds(nb.weights, nb.bias, e.x),
           spam: e.spam,
+          calibrate: e.calibrate === true,
         });
     });
     options.onProgress?.(k + 1, total);
   }
-  const stack = placeOperatingPoint(fitStack(points), points, options.targetFpr);
+  const calibration = points.some((p) => p.calibrate) ? points.filter((p) => p.calibrate) : points;
+  const stack = placeOperatingPoint(fitStack(points), calibration, options.targetFpr);
   const lr = trainLogistic(examples, options, random);
   const nb = trainBayes(examples, options.nbAlpha);
   options.onProgress?.(total, total);
