@@ -1,21 +1,22 @@
 # syntax=docker/dockerfile:1
 # One image for every mailpools service; docker-compose.yml picks the service by its command,
-#   node services/<name>/src/index.ts
+#   node services/<name>/src/main.ts
 # Node 24 runs the TypeScript sources as they are (type stripping): there is no build step.
-# .dockerignore lets only the package files, bin/, libs/, schemas/ and services/ into the context.
+# .dockerignore lets only the package files, bin/, cli/, libs/, tools/, schemas/ and services/ into the context.
 
 ARG NODE_IMAGE=node:24-slim
 
 # The workspace manifests alone (package.json, package-lock.json, libs/*/package.json,
-# services/*/package.json), so that the dependency layer is rebuilt only when they change.
+# services/*/package.json, tools/*/package.json, cli/package.json), so that the dependency layer is rebuilt only when they change.
 # Their devDependencies are dropped: the image never installs them, and `npm ci` would otherwise
 # insist that the lock file also lists every platform's optional build of dev tools (Biome's), which
 # a lock file written on a registry without them does not.
 FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
 COPY . .
-RUN mkdir -p libs services \
-  && find libs services -mindepth 2 -maxdepth 2 ! -name package.json -exec rm -rf {} + \
+RUN mkdir -p libs services tools cli \
+  && find libs services tools -mindepth 2 -maxdepth 2 ! -name package.json -exec rm -rf {} + \
+  && find cli -mindepth 1 -maxdepth 1 ! -name package.json -exec rm -rf {} + \
   && rm -rf bin schemas \
   && npm pkg delete devDependencies --workspaces --include-workspace-root
 
@@ -31,7 +32,7 @@ FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app ./
-# package.json, package-lock.json, bin/, libs/, schemas/ and services/ (a plain `COPY services`
+# package.json, package-lock.json, bin/, cli/, libs/, tools/, schemas/ and services/ (a plain `COPY services`
 # would fail while that folder does not exist yet).
 COPY . .
 USER node

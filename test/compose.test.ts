@@ -7,9 +7,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ENVIRONMENT, SERVICE_NODE_FLAGS } from '@mailpools/core';
+import { SERVICE_NODE_FLAGS } from '@mailpools/core';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
+import { SERVICE_SETTINGS } from '../docs/generate.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
@@ -87,11 +88,11 @@ function describeErrors(errors: readonly ErrorObject[]): string {
     .join('\n');
 }
 
-/** Folders in services/ that have src/index.ts: each is one Compose service of the same name. */
+/** Folders in services/ that have src/main.ts: each is one Compose service of the same name. */
 function serviceFolders(): string[] {
   if (!existsSync(SERVICES_DIR)) return [];
   return readdirSync(SERVICES_DIR)
-    .filter((name) => existsSync(join(SERVICES_DIR, name, 'src', 'index.ts')))
+    .filter((name) => existsSync(join(SERVICES_DIR, name, 'src', 'main.ts')))
     .sort();
 }
 
@@ -115,13 +116,15 @@ function environmentOf(service: Dict, where: string): Map<string, string | null>
 
 function assertEnvironment(service: Dict, where: string): void {
   const env = environmentOf(service, where);
-  const expectedKeys = ENVIRONMENT.map(([key]) => key).sort();
+  const settings = SERVICE_SETTINGS.flatMap((group) =>
+    Object.entries(group.specs).map(([key, spec]) => [key, spec.default] as const),
+  );
   assert.deepEqual(
     [...env.keys()].sort(),
-    expectedKeys,
-    `${where}.environment must have exactly the keys of ENVIRONMENT`,
+    settings.map(([key]) => key).sort(),
+    `${where}.environment must have exactly the settings the services declare`,
   );
-  for (const [key, fallback] of ENVIRONMENT) {
+  for (const [key, fallback] of settings) {
     assert.equal(env.get(key), IN_NETWORK[key] ?? fallback, `${where}.environment.${key}`);
   }
 }
@@ -273,7 +276,7 @@ test(`the ${EXTENSION} extension carries the whole configuration table and stays
   );
 });
 
-test('every folder in services/ with src/index.ts is a Compose service, and every other service is a folder', () => {
+test('every folder in services/ with src/main.ts is a Compose service, and every other service is a folder', () => {
   const applications = Object.keys(services)
     .filter((name) => !([...INFRA, ...MONITORING] as readonly string[]).includes(name))
     .sort();
@@ -290,7 +293,7 @@ for (const name of folders) {
     const service = dict(services[name], where);
     assert.deepEqual(
       commandOf(service),
-      ['node', ...SERVICE_NODE_FLAGS, `services/${name}/src/index.ts`],
+      ['node', ...SERVICE_NODE_FLAGS, `services/${name}/src/main.ts`],
       `${where}.command`,
     );
     assertScalable(service, where);

@@ -108,7 +108,7 @@ test('dashboards: an overview, pipeline health and a per-tenant view, every pane
     dashboards.map((d) => d.uid),
     ['mailpools-overview', 'mailpools-pipeline', 'mailpools-tenant'],
   );
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(new URL('../docs/metrics-and-dashboards.md', import.meta.url), 'utf8');
   const provisioned = parse(
     readFileSync(
       new URL('../deploy/grafana/provisioning/datasources/prometheus.yml', import.meta.url),
@@ -121,7 +121,10 @@ test('dashboards: an overview, pipeline health and a per-tenant view, every pane
     for (const panel of dashboard.panels) {
       const where = `${dashboard.uid} / ${panel.title}`;
       assert.ok(panel.description.length > 20, `${where} says what it means`);
-      assert.ok(readme.includes(`| ${panel.title} |`), `${where} is in the README's panel table`);
+      assert.ok(
+        readme.includes(`| ${panel.title} |`),
+        `${where} is in the panel table of docs/metrics-and-dashboards.md`,
+      );
       assert.ok(panel.gridPos.x + panel.gridPos.w <= 24, `${where} fits the grid`);
       assert.ok(panel.targets.length > 0, `${where} has a query`);
       for (const target of [panel, ...panel.targets])

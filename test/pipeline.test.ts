@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { TOPICS } from '@mailpools/core';
 import { DEFAULT_POLICY } from '@mailpools/policy';
 import { type OutboundMessage, type PoolAssignment, Serde } from '@mailpools/schemas';
-import { classify, DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '@mailpools/spam-classifier';
+import { classify, DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '@mailpools/spam-classifier/classify';
 import { loadCorpus } from '@mailpools/spam-classifier/corpus';
 import { loadModel } from '@mailpools/spam-classifier/model';
 import { createEventProducer, readTopic } from '@mailpools/stream';
@@ -22,7 +22,7 @@ import {
   startTestDnsServer,
   testConfig,
 } from '@mailpools/testkit';
-import { openTraceStore } from '@mailpools/trace-writer';
+import { openTraceStore } from '@mailpools/trace-writer/trace';
 import { dkimSign } from 'mailauth';
 
 interface ScenarioMessage {

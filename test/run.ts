@@ -1,33 +1,46 @@
 // `npm test`: brings up the local stack when KAFKA_BROKERS is unset, runs every test file with
 // node's test runner against it, and stops the stack again if this run started it.
-import { readdirSync, statSync } from 'node:fs';
+// `npm run test:unit`: the tests that need no stack, without starting one.
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useLocalStack } from '@mailpools/stack';
-import { runInProcessGroup } from '@mailpools/testkit';
+import { filesUnder, runInProcessGroup } from '@mailpools/testkit';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-function testFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (name === 'node_modules' || name.startsWith('.')) return [];
-    if (statSync(path).isDirectory()) return testFiles(path);
-    return name.endsWith('.test.ts') ? [relative(ROOT, path)] : [];
-  });
-}
+const testFiles = (dir: string) => filesUnder(dir, '.test.ts').map((path) => relative(ROOT, path));
 
-const selected = process.argv.slice(2);
+// `--unit`: the tests that need no stack — every test beside its code (libs/, services/, tools/,
+// cli/) and test/unit/ — in seconds. Without it, the integration tests in test/ against a real
+// local stack (npm test runs the unit tests first). Files named on the command line run alone.
+const args = process.argv.slice(2);
+const unitOnly = args.includes('--unit');
+const selected = args.filter((a) => a !== '--unit');
+const unitFiles = ['libs', 'services', 'tools', 'cli', 'test/unit'].flatMap((d) => {
+  try {
+    return testFiles(join(ROOT, d));
+  } catch {
+    return [];
+  }
+});
 const files =
   selected.length > 0
     ? selected
-    : ['libs', 'services', 'test'].flatMap((d) => {
-        try {
-          return testFiles(join(ROOT, d));
-        } catch {
-          return [];
-        }
-      });
+    : unitOnly
+      ? unitFiles
+      : testFiles(join(ROOT, 'test')).filter((f) => !unitFiles.includes(f));
+
+if (unitOnly) {
+  const { child, exited } = runInProcessGroup(process.execPath, ['--test', ...files], {
+    cwd: ROOT,
+    env: process.env,
+    stdio: 'inherit',
+    limitMs: 5 * 60_000,
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => process.kill(-(child.pid as number), signal));
+  process.exit((await exited) ?? 1);
+}
 
 const releaseStack = await useLocalStack();
 

@@ -270,7 +270,7 @@ test('a wrong SCRAM password is refused with an error that says so, and is not p
   timeout: 60_000,
 }, async () => {
   const wrong = 'not-the-password-0123456789';
-  const entry = fileURLToPath(new URL('../services/spam-classifier/src/index.ts', import.meta.url));
+  const entry = fileURLToPath(new URL('../services/spam-classifier/src/main.ts', import.meta.url));
   const config = testConfig();
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, entry], {
     env: {

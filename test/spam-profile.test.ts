@@ -108,7 +108,10 @@ test('a compromised account: weeks of ordinary mail stay HAM, its phishing turns
     const firstSpam = verdicts.findIndex((v) => v.label === 'SPAM');
     assert.ok(firstSpam !== -1 && firstSpam < 3, `SPAM by the third lure (first at ${firstSpam + 1})`);
     const caught = verdicts.filter((v) => v.label === 'SPAM').length;
-    assert.ok(caught >= 0.75 * verdicts.length, `most lures are judged SPAM (${caught} of ${verdicts.length})`);
+    assert.ok(
+      caught >= 0.75 * verdicts.length,
+      `most lures are judged SPAM (${caught} of ${verdicts.length})`,
+    );
     const moves = new Set(
       verdicts.flatMap((v) => v.topFeatures.map((f) => f.feature)).filter((f) => f.startsWith('profile:')),
     );

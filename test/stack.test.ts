@@ -17,8 +17,8 @@ import {
   stackEndpoints,
   stackStatus,
   stackUp,
-} from '../libs/stack/src/index.ts';
-import { probeKafka } from '../libs/stack/src/probe.ts';
+} from '../tools/stack/src/index.ts';
+import { probeKafka } from '../tools/stack/src/probe.ts';
 
 /** Distinct ports the kernel considers free right now: all held at once, then released. */
 async function freePorts(count: number): Promise<number[]> {

@@ -8,7 +8,7 @@ import { TOPICS } from '@mailpools/core';
 import type { PoolAssignment } from '@mailpools/schemas';
 import { createEventProducer } from '@mailpools/stream';
 import { freePort, runMailpools, scrapeMetric, startService, testConfig } from '@mailpools/testkit';
-import { openTraceStore } from '@mailpools/trace-writer';
+import { openTraceStore } from '@mailpools/trace-writer/trace';
 import pg from 'pg';
 
 const TOKEN = 'test-token-of-the-trace-api';

@@ -1,6 +1,6 @@
 // Configuration is read once from the environment, validated field by field, then frozen
 // (Fastify/Temporal style: defaults, then compile, which throws on anything wrong).
-import { MailpoolsError } from './errors.ts';
+import { defineSettings, type Env, settingError } from './settings.ts';
 
 export type DeliveryMode = 'exactly-once' | 'at-least-once';
 
@@ -46,142 +46,102 @@ export interface RuntimeConfig {
   readonly sessionTimeoutMs: number;
 }
 
-/** Every environment variable the services read, with its default and meaning (the README's table). */
-export const ENVIRONMENT = [
-  ['KAFKA_BROKERS', '127.0.0.1:9092', 'Comma-separated Kafka bootstrap servers. Unset: the local stack.'],
-  [
-    'KAFKA_SECURITY_PROTOCOL',
-    'PLAINTEXT',
-    '`PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or `SASL_SSL` (SASL over TLS), as the broker listener says.',
-  ],
-  ['KAFKA_SASL_MECHANISM', 'SCRAM-SHA-512', 'With SASL_*: `SCRAM-SHA-512`, `SCRAM-SHA-256` or `PLAIN`.'],
-  ['KAFKA_SASL_USERNAME', '', 'With SASL_*: the Kafka user.'],
-  ['KAFKA_SASL_PASSWORD', '', 'With SASL_*: its password (never logged).'],
-  [
-    'SCHEMA_REGISTRY_URL',
-    'http://127.0.0.1:8081/apis/ccompat/v7',
-    'Confluent-compatible schema registry API.',
-  ],
-  ['SCHEMA_REGISTRY_USERNAME', '', 'Basic-auth user of the registry, when it asks for one.'],
-  ['SCHEMA_REGISTRY_PASSWORD', '', 'Its password (never logged).'],
-  ['REDIS_URL', 'redis://127.0.0.1:6380', 'Redis for counters, caches and restrictions.'],
-  ['MAILPOOLS_DELIVERY', 'exactly-once', '`exactly-once` (Kafka transactions) or `at-least-once`.'],
-  ['MAILPOOLS_NAMESPACE', '', 'Prefix of every topic and consumer group id.'],
-  ['MAILPOOLS_PARTITIONS', '6', 'Partitions of topics created at start-up.'],
-  ['MAILPOOLS_HTTP_HOST', '127.0.0.1', 'Address of the /metrics, /healthz, /readyz server.'],
-  ['MAILPOOLS_HTTP_PORT', '9400', 'Port of that server; 0 picks a free one.'],
-  ['LOG_LEVEL', 'info', 'pino level: fatal, error, warn, info, debug, trace, silent.'],
-  [
-    'MAILPOOLS_MAX_RAW_BYTES',
-    '262144',
-    'Largest raw message kept in an event; longer ones are truncated and flagged.',
-  ],
-  ['MAILPOOLS_FETCH_MAX_BYTES_PER_PARTITION', '1048576', 'Largest fetch per partition: the batch size.'],
-  ['MAILPOOLS_PARTITIONS_CONCURRENTLY', '3', 'Partitions one process works on at once.'],
-  ['MAILPOOLS_RETRY_INITIAL_MS', '200', 'First back-off after a transient failure; doubles each time.'],
-  ['MAILPOOLS_RETRY_MAX_MS', '30000', 'Longest back-off between retries; retries never give up.'],
-  [
-    'MAILPOOLS_SESSION_TIMEOUT_MS',
-    '30000',
-    'Consumer session timeout: how soon the partitions of a dead process move on.',
-  ],
-  ['MAILPOOLS_POLICY_FILE', '', 'Tenant policy (JSON); unset: the built-in defaults.'],
-  [
-    'MAILPOOLS_SPAM_MODEL',
-    '',
-    'spam-classifier: model artefact; unset: the one in services/spam-classifier/model/.',
-  ],
-  ['MAILPOOLS_SPAM_MAX_BYTES', '32768', 'spam-classifier: bytes of a message parsed at most.'],
-  ['MAILPOOLS_SPAM_TIMEOUT_MS', '50', 'spam-classifier: time bound of parsing one message.'],
-  [
-    'MAILPOOLS_LIMITS_GRACE_S',
-    '300',
-    'limit-counter: how late an event may be and still count at its own event time.',
-  ],
-  [
-    'MAILPOOLS_LIMITS_DEDUP_TTL_S',
-    '604800',
-    'limit-counter: how long a message id is remembered, so a replay counts nothing (cover the topic retention).',
-  ],
-  ['MAILPOOLS_LIMITS_MAX_DEFER_MIN', '1440', 'limit-counter: furthest a throttled message is deferred.'],
-  [
-    'MAILPOOLS_AUTH_MAX_BYTES',
-    '262144',
-    'auth-verifier: raw messages longer than this get SPF only (status PARTIAL).',
-  ],
-  ['MAILPOOLS_AUTH_TIMEOUT_MS', '5000', 'auth-verifier: time bound of the checks of one message.'],
-  ['MAILPOOLS_AUTH_MTA', 'mailpools', 'auth-verifier: the authserv-id (host name) in the results.'],
-  [
-    'DATABASE_URL',
-    'postgres://postgres@127.0.0.1:5433/mailpools',
-    "trace-writer: PostgreSQL for the message trace (the database is created when missing); by default the local stack's own.",
-  ],
-  [
-    'MAILPOOLS_TRACE_RETENTION_DAYS',
-    '10',
-    'trace-writer: days of assignments kept (whole days are dropped).',
-  ],
-  ['MAILPOOLS_TRACE_API_PORT', '9480', 'trace-writer: port of the read-only trace API; 0 picks a free one.'],
-  [
-    'MAILPOOLS_TRACE_API_TOKEN',
-    '',
-    'trace-writer: the bearer token the trace API requires; unset: the API is off.',
-  ],
-  [
-    'MAILPOOLS_DNS_SERVERS',
-    '',
-    'DNS resolvers, host[:port] comma-separated; unset: the nameservers of /etc/resolv.conf.',
-  ],
-  ['MAILPOOLS_DNS_TIMEOUT_MS', '1000', 'DNS: wait for one answer this long.'],
-  ['MAILPOOLS_DNS_ATTEMPTS', '3', 'DNS: tries per question over the servers in turn, then TEMPERROR.'],
-  [
-    'MAILPOOLS_DNS_CACHE_SIZE',
-    '100000',
-    'DNS: answers kept in each process (LRU) in front of the Redis cache.',
-  ],
-  ['MAILPOOLS_DNS_MAX_TTL_S', '3600', 'DNS: longest time a positive answer is cached.'],
-  [
-    'MAILPOOLS_DNS_MAX_NEGATIVE_TTL_S',
-    '900',
-    'DNS: longest time NXDOMAIN or NODATA is cached (RFC 2308 SOA minimum otherwise).',
-  ],
-] as const;
+/** What every service reads (the runtime, Kafka, the registry, Redis, PostgreSQL). */
+export const RUNTIME_SETTINGS = defineSettings('every service', {
+  KAFKA_BROKERS: {
+    default: '127.0.0.1:9092',
+    doc: 'Comma-separated Kafka bootstrap servers. Unset: `npm start`/`npm test` start the local stack.',
+  },
+  KAFKA_SECURITY_PROTOCOL: {
+    default: 'PLAINTEXT',
+    doc: "`PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or `SASL_SSL` (SASL over TLS), as the broker's listener says. TLS trusts the system CAs plus the PEM file in Node's `NODE_EXTRA_CA_CERTS`, and checks host names.",
+  },
+  KAFKA_SASL_MECHANISM: {
+    default: 'SCRAM-SHA-512',
+    doc: 'With `SASL_*`: `SCRAM-SHA-512`, `SCRAM-SHA-256` or `PLAIN`.',
+  },
+  KAFKA_SASL_USERNAME: { default: '', doc: 'With `SASL_*`: the Kafka user (required then).' },
+  KAFKA_SASL_PASSWORD: { default: '', doc: 'With `SASL_*`: its password (required then; never logged).' },
+  SCHEMA_REGISTRY_URL: {
+    default: 'http://127.0.0.1:8081/apis/ccompat/v7',
+    doc: 'Confluent-compatible schema registry API (`https:` for TLS).',
+  },
+  SCHEMA_REGISTRY_USERNAME: { default: '', doc: 'Basic-auth user of the registry, when it asks for one.' },
+  SCHEMA_REGISTRY_PASSWORD: { default: '', doc: 'Its password (never logged).' },
+  REDIS_URL: {
+    default: 'redis://127.0.0.1:6380',
+    doc: 'Redis for counters, caches and restrictions; the local stack uses this one instead of starting its own when set.',
+  },
+  DATABASE_URL: {
+    default: 'postgres://postgres@127.0.0.1:5433/mailpools',
+    doc: "Trace-writer and `mailpools trace`: PostgreSQL of the message trace (by default the local stack's own); the database is created when missing, each namespace gets its own schema.",
+  },
+  MAILPOOLS_DELIVERY: {
+    default: 'exactly-once',
+    doc: '`exactly-once` (Kafka transactions) or `at-least-once`.',
+  },
+  MAILPOOLS_NAMESPACE: { default: '', doc: 'Prefix of every topic and consumer group id.' },
+  MAILPOOLS_PARTITIONS: { default: '6', doc: 'Partitions of topics created at start-up.', min: 1, max: 1000 },
+  MAILPOOLS_HTTP_HOST: {
+    default: '127.0.0.1',
+    doc: 'Address of the `/metrics`, `/healthz`, `/readyz` server.',
+  },
+  MAILPOOLS_HTTP_PORT: {
+    default: '9400',
+    doc: 'Its port; 0 picks a free one. `npm start` gives the first service this port and the next ones the following ports in pipeline order (9400, 9401, …); with 0 each gets a free port, printed as it starts.',
+    min: 0,
+    max: 65_535,
+  },
+  LOG_LEVEL: { default: 'info', doc: 'Pino level: fatal, error, warn, info, debug, trace, silent.' },
+  MAILPOOLS_MAX_RAW_BYTES: {
+    default: '262144',
+    doc: 'Largest raw message kept in an event; longer ones are truncated and flagged (`rawTruncated`, `rawSize`).',
+    min: 1024,
+    max: 64 * 1024 * 1024,
+  },
+  MAILPOOLS_FETCH_MAX_BYTES_PER_PARTITION: {
+    default: '1048576',
+    doc: 'Largest fetch per partition: the batch size.',
+    min: 1024,
+    max: 64 * 1024 * 1024,
+  },
+  MAILPOOLS_PARTITIONS_CONCURRENTLY: {
+    default: '3',
+    doc: 'Partitions one process works on at once.',
+    min: 1,
+    max: 64,
+  },
+  MAILPOOLS_RETRY_INITIAL_MS: {
+    default: '200',
+    doc: 'First back-off after a transient failure; doubles each time.',
+    min: 1,
+    max: 60_000,
+  },
+  MAILPOOLS_RETRY_MAX_MS: {
+    default: '30000',
+    doc: 'Longest back-off between retries; retries never give up.',
+    min: 1,
+    max: 600_000,
+  },
+  MAILPOOLS_SESSION_TIMEOUT_MS: {
+    default: '30000',
+    doc: 'Consumer session timeout: how soon the partitions of a dead process move to another.',
+    min: 6_000,
+    max: 300_000,
+  },
+});
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function configError(field: string, problem: string): MailpoolsError {
-  return new MailpoolsError('MAILPOOLS_ERR_CONFIG_INVALID', `${field} ${problem}.`, {
-    hint: `Fix ${field} in the environment (see the configuration table in the README).`,
-  });
-}
-
-function defaultOf(name: string): string {
-  const entry = ENVIRONMENT.find(([key]) => key === name);
-  if (!entry) throw new Error(`no default for ${name}`);
-  return entry[1];
-}
-
-/** A setting as text: its value in `env`, else its default from ENVIRONMENT. */
-export function setting(env: Env, name: string): string {
-  const value = env[name];
-  return value === undefined || value === '' ? defaultOf(name) : value.trim();
-}
-
-export function integer(env: Env, name: string, min: number, max: number): number {
-  const raw = setting(env, name);
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw configError(name, `must be an integer from ${min} to ${max}, got "${raw}"`);
-  }
-  return value;
-}
+type RuntimeSetting = keyof typeof RUNTIME_SETTINGS.specs;
+const setting = (env: Env, name: RuntimeSetting) => RUNTIME_SETTINGS.text(env, name);
+const integer = (env: Env, name: RuntimeSetting) => RUNTIME_SETTINGS.integer(env, name);
+const configError = settingError;
 
 /** A URL fit for logs and errors: the password of its user part, if any, replaced by ***. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
-function url(env: Env, name: string, protocols: string[]): string {
+function url(env: Env, name: RuntimeSetting, protocols: string[]): string {
   const raw = setting(env, name);
   let parsed: URL;
   try {
@@ -252,8 +212,8 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw configError('LOG_LEVEL', `must be a pino level, got "${logLevel}"`);
   }
-  const retryInitialMs = integer(env, 'MAILPOOLS_RETRY_INITIAL_MS', 1, 60_000);
-  const retryMaxMs = integer(env, 'MAILPOOLS_RETRY_MAX_MS', 1, 600_000);
+  const retryInitialMs = integer(env, 'MAILPOOLS_RETRY_INITIAL_MS');
+  const retryMaxMs = integer(env, 'MAILPOOLS_RETRY_MAX_MS');
   if (retryMaxMs < retryInitialMs) {
     throw configError(
       'MAILPOOLS_RETRY_MAX_MS',
@@ -269,21 +229,16 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     delivery,
     namespace,
-    partitions: integer(env, 'MAILPOOLS_PARTITIONS', 1, 1000),
+    partitions: integer(env, 'MAILPOOLS_PARTITIONS'),
     httpHost: setting(env, 'MAILPOOLS_HTTP_HOST'),
-    httpPort: integer(env, 'MAILPOOLS_HTTP_PORT', 0, 65_535),
+    httpPort: integer(env, 'MAILPOOLS_HTTP_PORT'),
     logLevel,
-    maxRawBytes: integer(env, 'MAILPOOLS_MAX_RAW_BYTES', 1024, 64 * 1024 * 1024),
-    fetchMaxBytesPerPartition: integer(
-      env,
-      'MAILPOOLS_FETCH_MAX_BYTES_PER_PARTITION',
-      1024,
-      64 * 1024 * 1024,
-    ),
-    partitionsConcurrently: integer(env, 'MAILPOOLS_PARTITIONS_CONCURRENTLY', 1, 64),
+    maxRawBytes: integer(env, 'MAILPOOLS_MAX_RAW_BYTES'),
+    fetchMaxBytesPerPartition: integer(env, 'MAILPOOLS_FETCH_MAX_BYTES_PER_PARTITION'),
+    partitionsConcurrently: integer(env, 'MAILPOOLS_PARTITIONS_CONCURRENTLY'),
     retryInitialMs,
     retryMaxMs,
-    sessionTimeoutMs: integer(env, 'MAILPOOLS_SESSION_TIMEOUT_MS', 6_000, 300_000),
+    sessionTimeoutMs: integer(env, 'MAILPOOLS_SESSION_TIMEOUT_MS'),
   });
 }
 

@@ -1,12 +1,49 @@
-// The resolver's settings from the environment (the README's configuration table).
+// The resolver's settings from the environment (see docs/configuration.md).
 import { readFileSync } from 'node:fs';
-import { integer, MailpoolsError } from '@mailpools/core';
+import { defineSettings, MailpoolsError } from '@mailpools/core';
 import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import { Resolver } from './resolver.ts';
 import type { DnsServerAddress, TransportOptions } from './transport.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+export const DNS_SETTINGS = defineSettings('DNS (dns-checker, auth-verifier, mailpools route)', {
+  MAILPOOLS_DNS_SERVERS: {
+    default: '',
+    doc: 'DNS resolvers, `host[:port]` comma-separated (IPv6 as `[addr]:port`); unset: the nameservers of `/etc/resolv.conf`.',
+  },
+  MAILPOOLS_DNS_TIMEOUT_MS: {
+    default: '1000',
+    doc: 'How long to wait for one answer.',
+    min: 10,
+    max: 30_000,
+  },
+  MAILPOOLS_DNS_ATTEMPTS: {
+    default: '3',
+    doc: 'Tries per question, over the servers in turn; then the verdict is `TEMPERROR`.',
+    min: 1,
+    max: 10,
+  },
+  MAILPOOLS_DNS_CACHE_SIZE: {
+    default: '100000',
+    doc: 'Answers kept in each process (LRU) in front of the Redis cache shared by all replicas.',
+    min: 0,
+    max: 10_000_000,
+  },
+  MAILPOOLS_DNS_MAX_TTL_S: {
+    default: '3600',
+    doc: 'Longest time a positive answer is cached (its TTL otherwise).',
+    min: 0,
+    max: 7 * 86_400,
+  },
+  MAILPOOLS_DNS_MAX_NEGATIVE_TTL_S: {
+    default: '900',
+    doc: "Longest time NXDOMAIN/NODATA is cached (the SOA's negative TTL otherwise, RFC 2308).",
+    min: 0,
+    max: 86_400,
+  },
+});
 
 function serversError(problem: string): MailpoolsError {
   return new MailpoolsError('MAILPOOLS_ERR_CONFIG_INVALID', `MAILPOOLS_DNS_SERVERS ${problem}.`, {
@@ -43,12 +80,13 @@ function systemServers(): DnsServerAddress[] {
 }
 
 export function transportFromEnv(env: Env): TransportOptions {
-  const servers = env.MAILPOOLS_DNS_SERVERS ? parseServers(env.MAILPOOLS_DNS_SERVERS) : systemServers();
+  const configured = DNS_SETTINGS.text(env, 'MAILPOOLS_DNS_SERVERS');
+  const servers = configured ? parseServers(configured) : systemServers();
   if (servers.length === 0) throw serversError('is unset and /etc/resolv.conf names no nameserver');
   return {
     servers,
-    timeoutMs: integer(env, 'MAILPOOLS_DNS_TIMEOUT_MS', 10, 30_000),
-    attempts: integer(env, 'MAILPOOLS_DNS_ATTEMPTS', 1, 10),
+    timeoutMs: DNS_SETTINGS.integer(env, 'MAILPOOLS_DNS_TIMEOUT_MS'),
+    attempts: DNS_SETTINGS.integer(env, 'MAILPOOLS_DNS_ATTEMPTS'),
   };
 }
 
@@ -58,9 +96,9 @@ export function cacheLimitsFromEnv(env: Env): {
   maxNegativeTtlSeconds: number;
 } {
   return {
-    cacheSize: integer(env, 'MAILPOOLS_DNS_CACHE_SIZE', 0, 10_000_000),
-    maxTtlSeconds: integer(env, 'MAILPOOLS_DNS_MAX_TTL_S', 0, 7 * 86_400),
-    maxNegativeTtlSeconds: integer(env, 'MAILPOOLS_DNS_MAX_NEGATIVE_TTL_S', 0, 86_400),
+    cacheSize: DNS_SETTINGS.integer(env, 'MAILPOOLS_DNS_CACHE_SIZE'),
+    maxTtlSeconds: DNS_SETTINGS.integer(env, 'MAILPOOLS_DNS_MAX_TTL_S'),
+    maxNegativeTtlSeconds: DNS_SETTINGS.integer(env, 'MAILPOOLS_DNS_MAX_NEGATIVE_TTL_S'),
   };
 }
 

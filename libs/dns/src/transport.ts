@@ -32,7 +32,6 @@ export interface WireAnswer {
 export function temporaryError(name: string, type: string, why: string): MailpoolsError {
   return new MailpoolsError('MAILPOOLS_ERR_DNS_TEMPORARY', `DNS ${type} lookup of ${name} failed: ${why}.`, {
     hint: 'Check MAILPOOLS_DNS_SERVERS and that the servers answer; the lookup is retried later.',
-    retriable: true,
   });
 }
 

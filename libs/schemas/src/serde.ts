@@ -179,7 +179,6 @@ function registryError(error: unknown, doing: string): MailpoolsError {
       `The schema registry refused this client's credentials (${doing}).`,
       {
         hint: 'Set SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD to an account of the registry; the work is retried meanwhile.',
-        retriable: true,
         cause: error,
       },
     );
@@ -199,7 +198,6 @@ function registryError(error: unknown, doing: string): MailpoolsError {
     `The schema registry did not answer (${doing}): ${(error as Error).message}.`,
     {
       hint: 'Check SCHEMA_REGISTRY_URL and that the registry is running; the work is retried.',
-      retriable: true,
       cause: error,
     },
   );

@@ -3,4 +3,5 @@ export * from './client.ts';
 export { type HealthServer, startHealthServer } from './http.ts';
 export { isRetriable } from './kafka.ts';
 export * from './metrics.ts';
+export * from './service.ts';
 export * from './stage.ts';

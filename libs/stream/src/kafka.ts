@@ -83,7 +83,6 @@ export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[]): P
             `Could not create topics: ${(error as Error).message}.`,
             {
               hint: 'Check KAFKA_BROKERS and that the broker allows creating topics.',
-              retriable: true,
               cause: error,
             },
           );

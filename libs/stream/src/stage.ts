@@ -89,6 +89,12 @@ export interface StageOptions<T> {
 
 export interface Stage {
   start(): Promise<void>;
+  /**
+   * The handler as the runtime runs it, without Kafka: one outcome per record, a non-retriable
+   * failure narrowed down to the records that cause it (they get the error, the rest flow on).
+   * In-process tests drive a stage through this (tools/testkit's stage harness).
+   */
+  process(records: readonly InputRecord<unknown>[]): Promise<Outcome[]>;
   /** Drains: stops fetching, finishes the batch in hand, commits, disconnects. */
   stop(): Promise<void>;
   isReady(): boolean;
@@ -257,10 +263,6 @@ export function createStage<T>(options: StageOptions<T>): Stage {
   ): Promise<{ topic: string; message: Message }[]> {
     const encoded: { topic: string; message: Message }[] = [];
     for (const output of outputs) {
-      const value = output.value as { hops?: unknown };
-      if (output.schema === 'OutboundMessage' && Array.isArray(value.hops)) {
-        value.hops = [...value.hops, { stage: service, at: Date.now() }];
-      }
       encoded.push({
         topic: output.topic,
         message: {
@@ -422,6 +424,7 @@ export function createStage<T>(options: StageOptions<T>): Stage {
   return {
     metrics,
     groupId,
+    process: (records) => runHandler(records as readonly InputRecord<T>[]),
     isReady: () => running && joined,
     httpPort: () => health?.port ?? 0,
     async start() {
@@ -526,28 +529,6 @@ function headersToStrings(headers: IHeaders | undefined): Record<string, string>
   return result;
 }
 
-/** Drain on SIGTERM/SIGINT; a second signal exits at once. */
-export function stopOnSignals(stage: Stage, logger: Logger): void {
-  let stopping = false;
-  const onSignal = (signal: string) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting without draining');
-      process.exit(130);
-    }
-    stopping = true;
-    logger.info({ signal }, 'draining: finishing the batch in hand, then exiting');
-    stage.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while draining');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
-}
-
 export interface EnrichmentStageOptions {
   /** A stage of the topology (libs/core): its input and first output name the topics. */
   service: string;
@@ -573,9 +554,19 @@ export function createEnrichmentStage({ service, config, logger, enrich }: Enric
     topics: wired.topics,
     handle: async (records) =>
       (await enrich(records.map((r) => r.value))).map((value) => [
-        { topic: output, schema: 'OutboundMessage', key: value.messageId, value },
+        {
+          topic: output,
+          schema: 'OutboundMessage',
+          key: value.messageId,
+          value: withHop(value, service),
+        },
       ]),
   });
+}
+
+/** The event with a note that `stage` finished with it now, for per-stage latency. */
+export function withHop(event: OutboundMessage, stage: string): OutboundMessage {
+  return { ...event, hops: [...event.hops, { stage, at: Date.now() }] };
 }
 
 /** A per-event enrichment as a batch one, for services whose events share no work. */

@@ -12,6 +12,7 @@ import type {
 } from '@mailpools/policy';
 import { tenantPolicy } from '@mailpools/policy';
 import type { LimitsVerdict, MessageClass, OutboundMessage, SenderRestriction } from '@mailpools/schemas';
+import { type OutputRecord, withHop } from '@mailpools/stream';
 import type { CountInput, CountResult, LimitSet, LimitStore } from './store.ts';
 
 export const SMTP_REPLIES: Readonly<Record<string, string>> = {
@@ -180,6 +181,33 @@ export async function countBatch(events: readonly OutboundMessage[], deps: Limit
       duplicate: result.duplicate,
     };
   });
+}
+
+export interface LimitTopics {
+  readonly counted: string;
+  /** Compacted: the current table of restrictions. */
+  readonly senderRestrictions: string;
+  /** Every restriction and release, kept whole. */
+  readonly restrictionAudit: string;
+}
+
+/** What a counted event produces: itself for the next stage and, if it restricted its sender, the restriction on both topics. */
+export function outputsOf(
+  { event, restriction }: Counted,
+  topics: LimitTopics,
+  stage: string,
+): OutputRecord[] {
+  const outputs: OutputRecord[] = [
+    { topic: topics.counted, schema: 'OutboundMessage', key: event.messageId, value: withHop(event, stage) },
+  ];
+  if (restriction) {
+    const key = `${restriction.tenantId}/${restriction.sender}`;
+    outputs.push(
+      { topic: topics.senderRestrictions, schema: 'SenderRestriction', key, value: restriction },
+      { topic: topics.restrictionAudit, schema: 'SenderRestriction', key, value: restriction },
+    );
+  }
+  return outputs;
 }
 
 /** An address for logs: the domain and the local part's first letter. */

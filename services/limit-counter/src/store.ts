@@ -124,7 +124,6 @@ function redisError(error: unknown): MailpoolsError {
     });
   return new MailpoolsError('MAILPOOLS_ERR_REDIS_UNAVAILABLE', `Redis did not answer: ${message}.`, {
     hint: 'Check REDIS_URL and that Redis is up; the partition pauses and retries meanwhile, nothing is dropped.',
-    retriable: true,
     cause: error,
   });
 }

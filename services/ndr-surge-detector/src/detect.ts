@@ -5,8 +5,8 @@
 // One alert per surge: STARTED, UPDATED (when the likely cause changes, or every few minutes with
 // new figures), ENDED, all with one alertId. The cause is named from the bounces themselves.
 import { createHash } from 'node:crypto';
-import { DEFAULT_POLICY, type NdrSurgePolicy } from '@mailpools/policy';
-import type { NdrSurgeAlert, SurgeCause } from '@mailpools/schemas';
+import { DEFAULT_POLICY, type NdrSurgePolicy, type Policy, tenantPolicy } from '@mailpools/policy';
+import type { NdrSurgeAlert, PoolAssignment, SurgeCause } from '@mailpools/schemas';
 
 export const PLATFORM = '*';
 const MINUTE = 60_000;
@@ -262,4 +262,56 @@ export async function evaluate(
 /** The scopes one fact counts in: its tenant and the platform. */
 export function scopesOf(fact: NdrFact): string[] {
   return [fact.tenantId, PLATFORM];
+}
+
+/** The NDR an assignment carries, as the detector reads it; undefined for other mail. */
+export function factOf(assignment: PoolAssignment): NdrFact | undefined {
+  const ndr = assignment.ndr;
+  if (!ndr) return undefined;
+  return {
+    id: assignment.messageId,
+    tenantId: assignment.tenantId,
+    at: assignment.eventTime,
+    status: ndr.status,
+    finalRecipient: ndr.finalRecipient,
+    originalKnown: ndr.originalKnown,
+    originalSender: ndr.originalSender,
+    originalSource: ndr.originalSource,
+  };
+}
+
+export interface BatchResult {
+  /** NDRs counted for the first time (a replayed one is not). */
+  readonly counted: readonly NdrFact[];
+  readonly alerts: readonly NdrSurgeAlert[];
+  /** Surges under way after this batch. */
+  readonly active: number;
+}
+
+/**
+ * A batch of assignments: its NDRs counted, then every scope they touch and every surge under
+ * way looked at as of the batch's latest event time, under the policy's thresholds (a tenant's
+ * own, `defaults` for the platform).
+ */
+export async function detectBatch(
+  assignments: readonly PoolAssignment[],
+  store: NdrStore,
+  policy: () => Policy,
+): Promise<BatchResult> {
+  const facts = assignments.map(factOf).filter((f): f is NdrFact => f !== undefined);
+  const counted = await store.add(facts);
+  const now = Math.max(...assignments.map((a) => a.eventTime));
+  const active = new Set(await store.activeScopes());
+  const scopes = new Set([PLATFORM, ...facts.map((f) => f.tenantId), ...active]);
+  const alerts: NdrSurgeAlert[] = [];
+  for (const scope of scopes) {
+    const current = policy();
+    const settings = scope === PLATFORM ? current.defaults.ndr : tenantPolicy(current, scope).ndr;
+    const alert = await evaluate(store, scope, now, settings);
+    if (!alert) continue;
+    alerts.push(alert);
+    if (alert.phase === 'STARTED') active.add(scope);
+    if (alert.phase === 'ENDED') active.delete(scope);
+  }
+  return { counted, alerts, active: active.size };
 }

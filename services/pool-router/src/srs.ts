@@ -8,6 +8,7 @@
 // policy's secret, base32) authenticates the rest, so forged bounces are refused; the timestamp
 // (days, base32, modulo 1024) makes addresses expire.
 import { createHmac } from 'node:crypto';
+import type { ErrorCode } from '@mailpools/core';
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const DAY = 86_400_000;
@@ -89,9 +90,12 @@ export function srsBounces(
 
 export type SrsReversal =
   | { readonly ok: true; readonly original: string }
-  | { readonly ok: false; readonly code: string; readonly reason: string };
+  | { readonly ok: false; readonly code: SrsRefusal; readonly reason: string };
 
-const refuse = (code: string, reason: string): SrsReversal => ({ ok: false, code, reason });
+/** Why an address is refused: the error codes `mailpools srs reverse` answers with. */
+export type SrsRefusal = Extract<ErrorCode, `MAILPOOLS_ERR_SRS_${string}`>;
+
+const refuse = (code: SrsRefusal, reason: string): SrsReversal => ({ ok: false, code, reason });
 
 /**
  * Verifies an SRS address and restores the original sender. `lookup` finds the original of a

@@ -8,15 +8,7 @@ import { DEFAULT_POLICY } from '@mailpools/policy';
 import { scoreWithSpamAssassin, spamAssassinVersion } from '../eval/spamassassin.ts';
 import { DEFAULT_MODEL_PATH } from '../src/classify.ts';
 import { type Quality, quality } from '../src/metrics.ts';
-import {
-  DEFAULT_TRAIN,
-  explain,
-  loadModel,
-  type SpamModel,
-  score,
-  train,
-  type Vector,
-} from '../src/model.ts';
+import { explain, loadModel, type SpamModel, score, train, type Vector } from '../src/model.ts';
 import { featurise, type LabelledExample, loadLabelledMessages } from '../src/training-data.ts';
 
 const threshold = DEFAULT_POLICY.defaults.spam.spamAt;
@@ -49,15 +41,24 @@ interface Figures extends Quality {
   ham: number;
   spamJudgedSpam: number;
   spam: number;
+  /** Recall at the score above which 1 % of the ham lies: the ranking, whatever the threshold. */
+  recallAt1PercentFpr: number;
 }
 
 function figures(results: readonly Scored[]): Figures {
+  const hamScores = results
+    .filter((r) => !r.spam)
+    .map((r) => r.score)
+    .sort((a, b) => b - a);
+  const cut = hamScores[Math.floor(0.01 * hamScores.length)] ?? 1;
+  const spam = results.filter((r) => r.spam);
   return {
     ...quality(results),
     hamJudgedSpam: results.filter((r) => !r.spam && r.predicted).length,
-    ham: results.filter((r) => !r.spam).length,
-    spamJudgedSpam: results.filter((r) => r.spam && r.predicted).length,
-    spam: results.filter((r) => r.spam).length,
+    ham: hamScores.length,
+    spamJudgedSpam: spam.filter((r) => r.predicted).length,
+    spam: spam.length,
+    recallAt1PercentFpr: spam.length === 0 ? 0 : spam.filter((r) => r.score > cut).length / spam.length,
   };
 }
 
@@ -82,13 +83,14 @@ const FAMILIES: readonly [string, RegExp][] = [
   ['body words and pairs (w:, b:)', /^(w|b):/],
   ['subject (s:, subj:)', /^(s|subj):/],
   ['requests and lures (lex:)', /^lex:/],
-  ['link facts (url:, urltld:)', /^(url|urltld):/],
+  ['link facts (url:)', /^url:/],
   ['attachments (att:)', /^att:/],
   ['HTML facts (html:)', /^html:/],
-  ['sender and Reply-To (from…:, replyto:)', /^(from|fromname|fromtld|replyto):/],
+  ['sender and Reply-To (from:, fromname:, replyto:)', /^(from|fromname|replyto):/],
   ['quoted history (quoted:)', /^quoted:/],
-  ['money, phone, crypto, short text (ev:, text:)', /^(ev|text):/],
-  ['addressing (rcpt:, ext:, bcc-only)', /^(rcpt|ext|bcc-only)/],
+  ['money, phone, crypto, shouting, short text (ev:, text:)', /^(ev|text):/],
+  ['conjunctions (meta:)', /^meta:/],
+  ['addressing (rcpt:, bcc-only)', /^(rcpt|bcc-only)/],
 ];
 
 function without(x: Vector, family: RegExp): Vector {
@@ -144,9 +146,9 @@ if (saVersion) {
 
 const pct = (v: number) => `${(v * 100).toFixed(1)} %`;
 const row = (name: string, q: Figures) =>
-  `| ${name} | ${q.hamJudgedSpam} of ${q.ham} (${pct(q.fpr)}) | ${q.spamJudgedSpam} of ${q.spam} (${pct(q.recall)}) | ${q.precision.toFixed(4)} | ${q.f1.toFixed(4)} | ${q.rocAuc.toFixed(4)} |`;
+  `| ${name} | ${q.hamJudgedSpam} of ${q.ham} (${pct(q.fpr)}) | ${q.spamJudgedSpam} of ${q.spam} (${pct(q.recall)}) | ${q.precision.toFixed(4)} | ${q.f1.toFixed(4)} | ${q.rocAuc.toFixed(4)} | ${pct(q.recallAt1PercentFpr)} |`;
 const header =
-  '| classifier | ham judged spam | spam judged spam | precision | F1 | ROC AUC |\n|---|---:|---:|---:|---:|---:|';
+  '| classifier | ham judged spam | spam judged spam | precision | F1 | ROC AUC | spam caught at 1 % ham |\n|---|---:|---:|---:|---:|---:|---:|';
 console.log(`\nthreshold spamAt = ${threshold}; model ${model.version}\n`);
 console.log(
   'corpus split (the model learnt from the "-1" groups and modern train/; judged: the "-2" groups)',
@@ -205,9 +207,11 @@ console.log(
     modern_f1: r4(ours.modern.f1),
     modern_fpr: r4(ours.modern.fpr),
     modern_roc_auc: r4(ours.modern.rocAuc),
+    modern_recall_at_1pct_fpr: r4(ours.modern.recallAt1PercentFpr),
     cross_writer_fpr: r4(crossWriter.fpr),
     cross_writer_recall: r4(crossWriter.recall),
     cross_writer_roc_auc: r4(crossWriter.rocAuc),
+    cross_writer_recall_at_1pct_fpr: r4(crossWriter.recallAt1PercentFpr),
     spamassassin_version: saVersion,
     ...Object.fromEntries(
       Object.entries(sa).flatMap(([key, q]) => {

@@ -2,12 +2,12 @@
 // hold it against its submitter's profile (profile.ts), and label it under the tenant's
 // thresholds. A batch shares one profile call; without a profile store, content alone decides.
 import { fileURLToPath } from 'node:url';
-import { integer } from '@mailpools/core';
 import { type Policy, tenantPolicy } from '@mailpools/policy';
 import type { OutboundMessage, SpamLabel, SpamVerdict } from '@mailpools/schemas';
 import { type ExtractOptions, extractFeatures, type OutboundSignals } from './features.ts';
 import { explain, loadModel, logOdds, type SpamModel, score, type Vector, vectorise } from './model.ts';
 import { type ProfileEvidence, type ProfileStore, profileMoves } from './profile.ts';
+import { SPAM_SETTINGS } from './settings.ts';
 
 export const DEFAULT_MODEL_PATH = fileURLToPath(new URL('../model/spam-model.bin', import.meta.url));
 
@@ -23,8 +23,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 export function extractOptions(env: Env): ExtractOptions {
   return {
-    maxBytes: integer(env, 'MAILPOOLS_SPAM_MAX_BYTES', 1024, 16 * 1024 * 1024),
-    timeoutMs: integer(env, 'MAILPOOLS_SPAM_TIMEOUT_MS', 1, 10_000),
+    maxBytes: SPAM_SETTINGS.integer(env, 'MAILPOOLS_SPAM_MAX_BYTES'),
+    timeoutMs: SPAM_SETTINGS.integer(env, 'MAILPOOLS_SPAM_TIMEOUT_MS'),
   };
 }
 
@@ -38,7 +38,7 @@ export function classifierDepsFromEnv(
   profiles?: ProfileStore,
 ): ClassifierDeps {
   return {
-    model: loadModel(env.MAILPOOLS_SPAM_MODEL || DEFAULT_MODEL_PATH),
+    model: loadModel(SPAM_SETTINGS.text(env, 'MAILPOOLS_SPAM_MODEL') || DEFAULT_MODEL_PATH),
     policy,
     extract: extractOptions(env),
     ...(profiles ? { profiles } : {}),

@@ -343,6 +343,8 @@ function addHeaderFacts(counts: Map<string, number>, parsed: Parsed): string | u
   if (fromDomain) {
     const tld = fromDomain.split('.').pop() ?? '';
     if (ABUSED_TLDS.has(tld)) add(counts, 'from:abused-tld');
+    // A sender's own domain that imitates a brand: its links "on its own domain" prove nothing.
+    if (fromRegistrable && imitatedBrand(fromDomain, fromRegistrable)) add(counts, 'from:brand-lookalike');
     if (FREEMAIL.has(fromDomain)) add(counts, 'from:freemail');
   }
   const name = parsed.from?.name ?? '';
@@ -378,12 +380,21 @@ function addTextFacts(counts: Map<string, number>, fresh: string): void {
   {
     // Shouting: capitals, exclamation marks, dollar signs.
     const sample = fresh.slice(0, 20_000);
-    const letters = sample.match(/[A-Za-z]/g)?.length ?? 0;
-    const capitals = sample.match(/[A-Z]/g)?.length ?? 0;
+    let letters = 0;
+    let capitals = 0;
+    let excl = 0;
+    let dollars = 0;
+    for (let i = 0; i < sample.length; i++) {
+      const c = sample.charCodeAt(i);
+      if (c >= 65 && c <= 90) {
+        letters++;
+        capitals++;
+      } else if (c >= 97 && c <= 122) letters++;
+      else if (c === 33) excl++;
+      else if (c === 36) dollars++;
+    }
     if (letters > 20) add(counts, `ev:caps:${bucket(capitals / letters, [0.05, 0.15, 0.3, 0.5])}`);
-    const excl = sample.match(/!/g)?.length ?? 0;
     if (excl > 0) add(counts, `ev:excl:${bucket(excl, [1, 3, 10])}`);
-    const dollars = sample.match(/\$/g)?.length ?? 0;
     if (dollars > 0) add(counts, `ev:dollar:${bucket(dollars, [1, 3, 10])}`);
   }
   const money =
@@ -457,7 +468,15 @@ const META: readonly [string, (has: (name: string) => boolean) => boolean][] = [
       h('subj:reply-without-thread') &&
       (h('lex:payment-change') || h('lex:payment-document') || h('url:only-elsewhere')),
   ],
-  ['own-transactional', (h) => h('url:own-domain') && !h('url:also-elsewhere') && !h('url:brand-lookalike')],
+  [
+    'own-transactional',
+    (h) =>
+      h('url:own-domain') &&
+      !h('url:also-elsewhere') &&
+      !h('url:brand-lookalike') &&
+      !h('from:brand-lookalike') &&
+      !h('from:abused-tld'),
+  ],
   // Thread hijacking: a reply whose new text changes where money goes or sends the thread elsewhere.
   [
     'reply-payment-change',

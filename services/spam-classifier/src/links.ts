@@ -375,6 +375,19 @@ function nearBy(a: string, b: string, limit: number): boolean {
 
 /** The brand a host imitates, if any: a brand's name in it, or one edit away, off the brand's domains. */
 export function imitatedBrand(hostname: string, domain: string): string | undefined {
+  // The same hosts come back message after message: remember the answer (bounded).
+  const key = `${hostname} ${domain}`;
+  const known = BRAND_CACHE.get(key);
+  if (known !== undefined) return known || undefined;
+  if (BRAND_CACHE.size >= 10_000) BRAND_CACHE.clear();
+  const found = findImitatedBrand(hostname, domain);
+  BRAND_CACHE.set(key, found ?? '');
+  return found;
+}
+
+const BRAND_CACHE = new Map<string, string>();
+
+function findImitatedBrand(hostname: string, domain: string): string | undefined {
   const labels = (domainToUnicode(hostname) || hostname).split('.').map(skeleton);
   for (const brand of BRAND_NAMES) {
     const own = BRANDS[brand] as readonly string[];

@@ -153,7 +153,6 @@ export function createProfileStore(redis: Redis, settings: ProfileSettings): Pro
           );
         throw new MailpoolsError('MAILPOOLS_ERR_REDIS_UNAVAILABLE', `Redis did not answer: ${message}.`, {
           hint: 'Check REDIS_URL and that Redis is up; the partition pauses and retries meanwhile, nothing is dropped.',
-          retriable: true,
           cause: error,
         });
       }

@@ -60,18 +60,14 @@ test('features come from the decoded MIME parts, headers, links, attachments and
     'subj:excl',
     'subj:caps',
     'w:click',
-    'b:claim_your',
-    'urltld:example',
+    'b:claim_prize',
     'url:http',
     'url:only-elsewhere',
-    'html:alt',
     'html:img:le1',
     'att:archive',
     'replyto:differs',
-    'fromtld:example',
     'bcc-only',
     'rcpt:gt100',
-    'ext:gt0.99',
   ]) {
     assert.ok(counts.has(name), `has ${name}`);
   }
@@ -121,7 +117,6 @@ test('link facts: look-alike brands, link text naming another host, shorteners, 
     'url:text-names-other-host',
     'url:login-path-elsewhere',
     'url:only-elsewhere',
-    'html:only',
   ])
     assert.ok(lookalike.has(name), `look-alike: ${name}`);
   const genuine = await featuresOf(

@@ -1,28 +1,18 @@
 // spam-classifier as a stage: OutboundMessage from mail.outbound.submitted → with `spam` filled
 // in → mail.outbound.classified. Its logic is classify.ts; its Redis is the submitters' profiles.
-import type { Logger, RuntimeConfig } from '@mailpools/core';
-import type { Policy } from '@mailpools/policy';
-import { createEnrichmentStage, type Stage } from '@mailpools/stream';
-import type { Redis } from 'ioredis';
+import { createEnrichmentStage, type ServiceContext, type Stage } from '@mailpools/stream';
 import { Counter, Histogram } from 'prom-client';
 import { classifierDepsFromEnv, enrich } from './classify.ts';
 import { createProfileStore, spamPrefix } from './profile.ts';
+import { SPAM_SETTINGS } from './settings.ts';
 
 export const SERVICE = 'spam-classifier';
 
-export interface SpamClassifierDeps {
-  readonly config: RuntimeConfig;
-  readonly logger: Logger;
-  readonly policy: () => Policy;
-  readonly redis: Redis;
-  readonly env: Readonly<Record<string, string | undefined>>;
-}
-
-export function createSpamClassifierStage({ config, logger, policy, redis, env }: SpamClassifierDeps): Stage {
-  const profiles = createProfileStore(redis, {
+export function createSpamClassifierStage({ config, logger, policy, redis, env }: ServiceContext): Stage {
+  const profiles = createProfileStore(redis(), {
     prefix: spamPrefix(config.namespace),
-    dedupTtlSeconds: 7 * 86_400,
-    keyTtlSeconds: 60 * 86_400,
+    dedupTtlSeconds: SPAM_SETTINGS.integer(env, 'MAILPOOLS_SPAM_PROFILE_DEDUP_TTL_S'),
+    keyTtlSeconds: SPAM_SETTINGS.integer(env, 'MAILPOOLS_SPAM_PROFILE_TTL_S'),
   });
   const deps = classifierDepsFromEnv(env, policy, profiles);
   const stage = createEnrichmentStage({

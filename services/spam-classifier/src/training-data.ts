@@ -24,10 +24,12 @@ export interface LabelledMessage {
 }
 
 /**
- * A modern message counts this many times a corpus message in training: there are about six
+ * A modern message counts this many times a corpus message in training: there are about three
  * corpus messages for each modern one, and the modern ones are the mail the service judges.
+ * Chosen by leave-one-writer-out cross-validation over the modern train/ split (1, 3 and 6
+ * tried: 6 ranked best), never on the holdout.
  */
-export const MODERN_WEIGHT = 3;
+export const MODERN_WEIGHT = 6;
 
 export function loadLabelledMessages(): LabelledMessage[] {
   const corpus = loadCorpus()

@@ -26,7 +26,6 @@ function databaseError(error: unknown, doing: string): MailpoolsError {
     `PostgreSQL failed while ${doing}: ${message}.`,
     {
       hint: 'Check DATABASE_URL and that PostgreSQL is up; the writer pauses and retries meanwhile.',
-      retriable: true,
       cause: error,
     },
   );

@@ -1,4 +1,0 @@
-// Direct entry point while the `mailpools stack` command is not wired: node libs/stack/src/main.ts up
-import { runStackCli } from './cli.ts';
-
-process.exitCode = await runStackCli(process.argv.slice(2));

@@ -1,4 +1,0 @@
-export * from './dns-server.ts';
-export * from './env.ts';
-export * from './process.ts';
-export * from './prometheus.ts';
