@@ -143,6 +143,7 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     allowAutoTopicCreation: false,
     maxBytesPerPartition: config.fetchMaxBytesPerPartition,
     maxBytes: Math.max(config.fetchMaxBytesPerPartition * 4, 10 * 1024 * 1024),
+    maxWaitTimeInMs: Number(process.env.EXPERIMENT_MAX_WAIT ?? 5000),
     sessionTimeout: config.sessionTimeoutMs,
     heartbeatInterval: Math.floor(config.sessionTimeoutMs / 10),
   });
@@ -156,6 +157,8 @@ export function createStage<T>(options: StageOptions<T>): Stage {
   const partitionProducers = new Map<number, Promise<Producer>>(); // exactly-once
   /** Committed offset read after this process fenced the partition's transactional id. */
   const fencedAt = new Map<number, number>();
+  /** Fencing and the stable offset read under way, started when the partition was assigned. */
+  const fencing = new Map<number, Promise<number>>();
   let joined = false;
   let running = false;
   let health: HealthServer | undefined;
@@ -180,10 +183,31 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     return producer;
   }
 
+  /**
+   * Fences the partition's transactional id, then reads its committed offset — once per
+   * assignment. The stable read takes a second or more, so it starts when the partition is
+   * assigned, not when its first record arrives.
+   */
+  function fenceAndRead(partition: number): Promise<number> {
+    let pending = fencing.get(partition);
+    if (!pending) {
+      const started = producerFor(partition).then(() =>
+        committedOffset(kafka, groupId, input.topic, partition),
+      );
+      started.catch(() => {
+        if (fencing.get(partition) === started) fencing.delete(partition);
+      });
+      fencing.set(partition, started);
+      pending = started;
+    }
+    return pending;
+  }
+
   async function dropProducer(partition: number): Promise<void> {
     const producer = partitionProducers.get(partition);
     partitionProducers.delete(partition);
     fencedAt.delete(partition);
+    fencing.delete(partition);
     await producer?.then((p) => p.disconnect()).catch(() => undefined);
   }
 
@@ -283,9 +307,17 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     let producer: Producer;
     let skipBelow = -1;
     if (transactional) {
+      if (!fencedAt.has(partition)) {
+        const pending = fenceAndRead(partition);
+        const offset = await pending;
+        if (fencing.get(partition) !== pending)
+          throw new MailpoolsError(
+            'MAILPOOLS_ERR_TRANSIENT',
+            `Partition ${partition} was reassigned while its offset was read.`,
+          );
+        fencedAt.set(partition, offset);
+      }
       producer = await producerFor(partition);
-      if (!fencedAt.has(partition))
-        fencedAt.set(partition, await committedOffset(kafka, groupId, input.topic, partition));
       skipBelow = fencedAt.get(partition) ?? -1;
     } else {
       producer = sharedProducer as Producer;
@@ -454,8 +486,10 @@ export function createStage<T>(options: StageOptions<T>): Stage {
         // Partitions that moved to another replica must not keep reporting their old lag here.
         metrics.lag.reset();
         fencedAt.clear(); // after any rebalance, fence again and re-read committed offsets
+        fencing.clear();
         for (const partition of partitionProducers.keys())
           if (!assigned.includes(partition)) void dropProducer(partition);
+        if (transactional) for (const partition of assigned) fenceAndRead(partition).catch(() => undefined);
         logger.info({ partitions: assigned }, 'joined consumer group');
       });
       consumer.on(consumer.events.CRASH, (event) => {
