@@ -146,7 +146,15 @@ test('the message trace: stored, found every way, never twice, expired by day, b
       ((await malformed.json()) as { error: { code: string } }).error.code,
       'MAILPOOLS_ERR_TRACE_QUERY',
     );
-    assert.equal((await api('/v1/assignments', TOKEN)).status, 400, 'a query needs a filter');
+    const latest = await api(`/v1/assignments?until=${until}`, TOKEN);
+    assert.equal(latest.status, 200, 'no filter: the latest assignments');
+    const times = ((await latest.json()) as { assignments: { eventTime: string }[] }).assignments.map(
+      (a) => a.eventTime,
+    );
+    assert.ok(
+      times.length > 0 && times.every((t, i) => i === 0 || t <= (times[i - 1] as string)),
+      'newest first',
+    );
     assert.equal((await api('/v1/assignments?since=yesterday&tenantId=contoso', TOKEN)).status, 400);
     const injection = await api(
       `/v1/assignments?sender=${encodeURIComponent("x' OR '1'='1")}&until=${until}`,

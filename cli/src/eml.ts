@@ -13,6 +13,8 @@ export interface EnvelopeFlags {
   clientIp: string;
   helo: string;
   eventTime?: number;
+  /** How eventTime was given (`--time`, `--now`), for telling the user. */
+  eventTimeFrom?: string;
   maxRawBytes: number;
 }
 
@@ -40,6 +42,11 @@ export function addresses(value: string | undefined): string[] {
 
 export function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+/** Whether the message has a Date header that parses: its event time then. */
+export function hasDate(raw: Buffer): boolean {
+  return !Number.isNaN(Date.parse(readHeaders(raw).get('date') ?? ''));
 }
 
 export function eventFromRaw(raw: Buffer, flags: EnvelopeFlags): OutboundMessage {

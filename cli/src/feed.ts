@@ -13,10 +13,11 @@ import {
 } from '@mailpools/core';
 import { fromJsonForm, type Origin, type OutboundMessage } from '@mailpools/schemas';
 import { createEventProducer } from '@mailpools/stream';
-import { type EnvelopeFlags, eventFromRaw, looksLikeMbox, splitMbox } from './eml.ts';
+import { TRACE_SETTINGS } from '@mailpools/trace-writer/settings';
+import { type EnvelopeFlags, eventFromRaw, hasDate, looksLikeMbox, splitMbox } from './eml.ts';
 
 export const FEED_USAGE = `usage: mailpools feed <file|dir>... [options]
-  Produces one OutboundMessage per JSON line (*.jsonl, *.json: the JSON form in the README),
+  Produces one OutboundMessage per JSON line (*.jsonl, *.json: the JSON form in docs/cli.md),
   per .eml file, or per message of an mbox file; directories are read recursively.
   --topic <name>             topology topic (default: submitted)
   --tenant <id>              tenant of .eml/mbox messages (default: default)
@@ -26,7 +27,9 @@ export const FEED_USAGE = `usage: mailpools feed <file|dir>... [options]
   --to <a,b,...>             recipients (default: To and Cc)
   --internal-domains <d,...> recipients in these domains are INTERNAL
   --client-ip <ip>           arrival IP (default 127.0.0.1)   --helo <name> (default localhost)
-  --time <iso>               event time (default: the Date header, else now)
+  --time <iso>               event time of every input (default: the Date header, else now;
+                             a JSON line's own eventTime)
+  --now                      stamp each event with the time it is sent, whatever it says
   --rate <n>                 at most n events per second
   --dry-run                  parse and validate only; print the JSON form of the first event`;
 
@@ -49,6 +52,7 @@ export const ENVELOPE_OPTIONS = {
   'client-ip': { type: 'string', default: '127.0.0.1' },
   helo: { type: 'string', default: 'localhost' },
   time: { type: 'string' },
+  now: { type: 'boolean', default: false },
 } as const;
 
 interface EnvelopeValues {
@@ -61,6 +65,7 @@ interface EnvelopeValues {
   'client-ip': string;
   helo: string;
   time?: string | undefined;
+  now?: boolean | undefined;
 }
 
 export function envelopeFlags(
@@ -69,7 +74,8 @@ export function envelopeFlags(
   usageError: (message: string) => MailpoolsError,
 ): EnvelopeFlags {
   if (!ORIGINS.includes(values.origin as Origin)) throw usageError(`Unknown origin "${values.origin}".`);
-  const eventTime = values.time === undefined ? undefined : Date.parse(values.time);
+  if (values.now && values.time !== undefined) throw usageError('Give --time or --now, not both.');
+  const eventTime = values.now ? Date.now() : values.time === undefined ? undefined : Date.parse(values.time);
   if (eventTime !== undefined && Number.isNaN(eventTime))
     throw usageError(`--time must be an ISO-8601 time, got "${values.time}".`);
   return {
@@ -87,7 +93,7 @@ export function envelopeFlags(
     ...(values.to === undefined
       ? {}
       : { recipients: values.to.split(',').map((a) => a.trim().toLowerCase()) }),
-    ...(eventTime === undefined ? {} : { eventTime }),
+    ...(eventTime === undefined ? {} : { eventTime, eventTimeFrom: values.now ? '--now' : '--time' }),
   };
 }
 
@@ -111,9 +117,22 @@ function filesUnder(path: string): string[] {
     .flatMap((name) => filesUnder(join(path, name)));
 }
 
+/** An event read from an input, and where its event time came from, in words. */
+export interface ReadEvent {
+  readonly event: OutboundMessage;
+  readonly timeFrom: string;
+}
+
+function fromRaw(raw: Buffer, flags: EnvelopeFlags): ReadEvent {
+  const event = eventFromRaw(raw, flags);
+  const timeFrom =
+    flags.eventTimeFrom ?? (hasDate(raw) ? 'its Date header' : 'now (no readable Date header)');
+  return { event, timeFrom };
+}
+
 /** Reads every input into events; throws one error listing every bad line or file. */
-export function readEvents(paths: readonly string[], flags: EnvelopeFlags): OutboundMessage[] {
-  const events: OutboundMessage[] = [];
+export function readEvents(paths: readonly string[], flags: EnvelopeFlags): ReadEvent[] {
+  const events: ReadEvent[] = [];
   const problems: string[] = [];
   for (const file of paths.flatMap(filesUnder)) {
     const content = readFileSync(file);
@@ -126,15 +145,23 @@ export function readEvents(paths: readonly string[], flags: EnvelopeFlags): Outb
           const json = JSON.parse(line) as Record<string, unknown>;
           if (json.rawSize === undefined && typeof json.raw === 'string')
             json.rawSize = Buffer.byteLength(json.raw);
-          events.push(fromJsonForm<OutboundMessage>('OutboundMessage', json));
+          const event = fromJsonForm<OutboundMessage>('OutboundMessage', json);
+          events.push(
+            flags.eventTime === undefined
+              ? { event, timeFrom: 'its eventTime field' }
+              : {
+                  event: { ...event, eventTime: flags.eventTime },
+                  timeFrom: flags.eventTimeFrom ?? '--time',
+                },
+          );
         } catch (error) {
           problems.push(`${file}:${index + 1}: ${(error as Error).message}`);
         }
       }
     } else if (looksLikeMbox(content)) {
-      for (const raw of splitMbox(content)) events.push(eventFromRaw(raw, flags));
+      for (const raw of splitMbox(content)) events.push(fromRaw(raw, flags));
     } else {
-      events.push(eventFromRaw(content, flags));
+      events.push(fromRaw(content, flags));
     }
   }
   if (problems.length > 0) {
@@ -143,7 +170,7 @@ export function readEvents(paths: readonly string[], flags: EnvelopeFlags): Outb
       'MAILPOOLS_ERR_FEED_INPUT',
       `${problems.length} input line(s) are not valid events; nothing was produced:\n  ${shown}`,
       {
-        hint: 'Fix the lines named above (see the JSON form in the README) and feed again.',
+        hint: 'Fix the lines named above (see the JSON form in docs/cli.md) and feed again.',
       },
     );
   }
@@ -174,7 +201,9 @@ export async function runFeed(argv: string[]): Promise<number> {
     throw usageError(`--rate must be a positive number, got "${values.rate}".`);
   const config = loadRuntimeConfig();
   const flags = envelopeFlags(values, config.maxRawBytes, usageError);
-  const events = readEvents(positionals, flags);
+  const read = readEvents(positionals, flags);
+  const events = read.map((r) => r.event);
+  reportEventTimes(read);
   if (values['dry-run']) {
     const { toJsonForm } = await import('@mailpools/schemas');
     console.log(`${events.length} valid event(s)`);
@@ -190,10 +219,15 @@ export async function runFeed(argv: string[]): Promise<number> {
     const chunk = rate === undefined ? 500 : Math.max(1, Math.min(500, Math.floor(rate / 10)));
     for (let sent = 0; sent < events.length; ) {
       const slice = events.slice(sent, sent + chunk);
+      // --now means the time each event leaves, so a slow --rate does not age the last ones.
+      const stamp = values.now ? Date.now() : undefined;
       await producer.send(
         topic,
         'OutboundMessage',
-        slice.map((event) => ({ key: event.messageId, value: event })),
+        slice.map((event) => ({
+          key: event.messageId,
+          value: stamp === undefined ? event : { ...event, eventTime: stamp },
+        })),
       );
       sent += slice.length;
       progress.update(sent);
@@ -210,4 +244,36 @@ export async function runFeed(argv: string[]): Promise<number> {
     `produced ${events.length} event(s) to ${topic} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   return 0;
+}
+
+const DAY = 86_400_000;
+const SHOWN = 10;
+
+/**
+ * On stderr: the event time each input got and why (the first few, then a count by reason), and
+ * a warning for those the message trace will not show: older than its retention, or ahead of now.
+ */
+function reportEventTimes(read: readonly ReadEvent[]): void {
+  const now = Date.now();
+  const retentionDays = TRACE_SETTINGS.integer(process.env, 'MAILPOOLS_TRACE_RETENTION_DAYS');
+  const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  for (const { event, timeFrom } of read.slice(0, SHOWN))
+    console.error(`${event.messageId}: event time ${iso(event.eventTime)}, from ${timeFrom}`);
+  if (read.length > SHOWN) {
+    const byReason = new Map<string, number>();
+    for (const { timeFrom } of read) byReason.set(timeFrom, (byReason.get(timeFrom) ?? 0) + 1);
+    console.error(
+      `event times of all ${read.length}: ${[...byReason].map(([why, n]) => `${n} from ${why}`).join(', ')}`,
+    );
+  }
+  const old = read.filter((r) => r.event.eventTime < now - retentionDays * DAY);
+  const ahead = read.filter((r) => r.event.eventTime > now + 5 * 60_000);
+  if (old.length > 0)
+    console.error(
+      `warning: ${old.length} event(s) are older than the trace's ${retentionDays} days (e.g. ${old[0]?.event.messageId}, ${iso(old[0]?.event.eventTime ?? 0)}): \`mailpools trace\` will not show them, and limits count them in their own past. --now stamps the current time.`,
+    );
+  if (ahead.length > 0)
+    console.error(
+      `warning: ${ahead.length} event(s) are in the future (e.g. ${ahead[0]?.event.messageId}, ${iso(ahead[0]?.event.eventTime ?? 0)}). --now stamps the current time.`,
+    );
 }

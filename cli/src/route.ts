@@ -65,7 +65,7 @@ export async function runRoute(argv: string[], log: Logger['info'] = console.log
   if (positionals.length === 0) throw usageError('Name the message or event file(s) to route.');
   const config = loadRuntimeConfig();
   const policy = loadPolicy();
-  for (const event of readEvents(positionals, envelopeFlags(values, config.maxRawBytes, usageError))) {
+  for (const { event } of readEvents(positionals, envelopeFlags(values, config.maxRawBytes, usageError))) {
     const enriched = await enrichLocally(event, config);
     const { assignment } = route(enriched, policy, Date.now());
     if (values.json) {

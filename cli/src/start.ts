@@ -2,19 +2,22 @@
 // schemas, then every service in services/ as its own process, until Ctrl-C; then a clean stop
 // of the services and of the stack this command started.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   allTopics,
   createLogger,
   freePort,
   loadRuntimeConfig,
+  logFormat,
+  MailpoolsError,
   SERVICE_NODE_FLAGS,
   STAGES,
   stopChildProcess,
 } from '@mailpools/core';
 import { RECORD_NAMES } from '@mailpools/schemas';
-import { useLocalStack } from '@mailpools/stack';
+import { servicesFile, useLocalStack } from '@mailpools/stack';
 import { createEventProducer } from '@mailpools/stream';
 
 const SERVICES_DIR = fileURLToPath(new URL('../../services/', import.meta.url));
@@ -30,19 +33,54 @@ export function discoverServices(dir = SERVICES_DIR): string[] {
   );
 }
 
+const ESCAPE = String.fromCharCode(27);
+
+/** A log line of ours: JSON, or pino-pretty's, which starts with its time (coloured or not). */
+function isLogLine(line: string): boolean {
+  return line.startsWith('{') || line.startsWith(`${ESCAPE}[`) || /^\[\d\d:/.test(line);
+}
+
+/**
+ * A service's output, line by line: its log lines as they are (each names its service, JSON or
+ * pretty), anything else it prints (a crash's stack trace) prefixed with the service's name.
+ */
 function pipeLines(child: ChildProcess, name: string): void {
   for (const stream of [child.stdout, child.stderr]) {
     let rest = '';
     stream?.on('data', (chunk: Buffer) => {
       const lines = (rest + chunk.toString()).split('\n');
       rest = lines.pop() ?? '';
-      for (const line of lines) process.stdout.write(`${name.padEnd(20)}| ${line}\n`);
+      for (const line of lines) process.stdout.write(isLogLine(line) ? `${line}\n` : `${name}| ${line}\n`);
     });
   }
 }
 
-export async function runStart(): Promise<number> {
-  const log = createLogger('mailpools');
+/** `mailpools start [--json-logs]`: the log format for the services, from ours. */
+function serviceLogEnv(argv: readonly string[]): Record<string, string> {
+  if (argv.includes('--json-logs')) return { LOG_FORMAT: 'json' };
+  const format = logFormat();
+  // The services write to our pipe, not to the terminal: tell them what the terminal takes.
+  return format === 'pretty' && process.stdout.isTTY && !process.env.NO_COLOR
+    ? { LOG_FORMAT: 'pretty', FORCE_COLOR: '1' }
+    : { LOG_FORMAT: format };
+}
+
+export async function runStart(argv: readonly string[] = []): Promise<number> {
+  const unknown = argv.find((a) => a !== '--json-logs');
+  if (unknown)
+    throw new MailpoolsError(
+      'MAILPOOLS_ERR_USAGE',
+      `mailpools start takes --json-logs only, got "${unknown}".`,
+      {
+        hint: 'Run `mailpools start`, or `mailpools start --json-logs` for JSON log lines.',
+      },
+    );
+  const logEnv = serviceLogEnv(argv);
+  const log = createLogger(
+    'mailpools',
+    process.env.LOG_LEVEL ?? 'info',
+    logEnv.LOG_FORMAT as 'json' | 'pretty',
+  );
   // Leave a stack that was already running as it was.
   const releaseStack = await useLocalStack();
   const config = loadRuntimeConfig();
@@ -75,6 +113,7 @@ export async function runStart(): Promise<number> {
       clearInterval(keepAlive);
       log.info({ reason }, 'stopping services');
       await Promise.all([...children.values()].map((child) => stopChildProcess(child)));
+      rmSync(servicesFile(config.namespace), { force: true });
       await releaseStack();
       resolve(code);
     };
@@ -88,7 +127,7 @@ export async function runStart(): Promise<number> {
           fileURLToPath(new URL(`../../services/${name}/src/main.ts`, import.meta.url)),
         ],
         {
-          env: { ...process.env, MAILPOOLS_HTTP_PORT: String(ports[index]) },
+          env: { ...process.env, ...logEnv, MAILPOOLS_HTTP_PORT: String(ports[index]) },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
@@ -99,6 +138,18 @@ export async function runStart(): Promise<number> {
       children.set(name, child);
       log.info({ service: name, metrics: `http://127.0.0.1:${ports[index]}/metrics` }, 'service started');
     }
+    // For `mailpools top`: which services run, and where their metrics are.
+    const file = servicesFile(config.namespace);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(
+      file,
+      JSON.stringify(
+        services.map((name, index) => ({
+          service: name,
+          metrics: `http://127.0.0.1:${ports[index]}/metrics`,
+        })),
+      ),
+    );
     if (services.length === 0)
       log.info('no services in services/ yet; the stack is up, feed events with `npx mailpools feed`');
     log.info('running; Ctrl-C stops everything');

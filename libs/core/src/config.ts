@@ -93,6 +93,10 @@ export const RUNTIME_SETTINGS = defineSettings('every service', {
     max: 65_535,
   },
   LOG_LEVEL: { default: 'info', doc: 'Pino level: fatal, error, warn, info, debug, trace, silent.' },
+  LOG_FORMAT: {
+    default: 'auto',
+    doc: '`json` (one JSON object a line, for collectors), `pretty` (readable, coloured lines through pino-pretty) or `auto`: pretty when stdout is a terminal, JSON otherwise. `mailpools start` passes its own choice to the services (`--json-logs` forces JSON).',
+  },
   MAILPOOLS_MAX_RAW_BYTES: {
     default: '262144',
     doc: 'Largest raw message kept in an event; longer ones are truncated and flagged (`rawTruncated`, `rawSize`).',
@@ -208,6 +212,9 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
   if (!/^[a-zA-Z0-9._-]*$/.test(namespace)) {
     throw configError('MAILPOOLS_NAMESPACE', 'may hold only letters, digits, ".", "_" and "-"');
   }
+  const logFormat = setting(env, 'LOG_FORMAT').toLowerCase();
+  if (!['auto', 'json', 'pretty'].includes(logFormat))
+    throw configError('LOG_FORMAT', `must be auto, json or pretty, got "${logFormat}"`);
   const logLevel = setting(env, 'LOG_LEVEL');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw configError('LOG_LEVEL', `must be a pino level, got "${logLevel}"`);
@@ -245,6 +252,6 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
 /**
  * Node flags every service process runs with (npm start, tests, Compose). Stream stages allocate
  * many short-lived objects per record; a 64 MB young generation (16 MB by default) cuts the
- * number of scavenges, which measurably raises the spam classifier's messages/s (README).
+ * number of scavenges, which measurably raises the spam classifier's messages/s (services/spam-classifier/README.md).
  */
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=64'] as const;

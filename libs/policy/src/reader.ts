@@ -26,7 +26,7 @@ export class Reader {
 
   error(problem: string): MailpoolsError {
     return new MailpoolsError('MAILPOOLS_ERR_POLICY_INVALID', `${this.file}: ${this.path} ${problem}.`, {
-      hint: 'Fix the policy file (see "Tenant policy" in the README); the service does not start with a policy it cannot trust.',
+      hint: 'Fix the policy file (see docs/policy.md); the service does not start with a policy it cannot trust.',
     });
   }
 

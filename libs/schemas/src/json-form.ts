@@ -109,7 +109,7 @@ function convertBytes(value: unknown, direction: Direction, path: string): unkno
 
 function invalid(problem: string): MailpoolsError {
   return new MailpoolsError('MAILPOOLS_ERR_INVALID_RECORD', `${problem}.`, {
-    hint: 'See the JSON form of the records in the README.',
+    hint: 'See the JSON form of the records in docs/cli.md.',
   });
 }
 

@@ -156,3 +156,47 @@ export async function rewindGroup(config: RuntimeConfig, groupId: string, topic:
     await admin.disconnect();
   }
 }
+
+export interface FollowOptions<T> {
+  topic: string;
+  schema: RecordName;
+  /** Each record as it is committed; a record that does not decode goes to onPoison. */
+  onRecord(value: T, record: { partition: number; offset: string; timestamp: number }): void;
+  onPoison?(error: Error, record: { partition: number; offset: string }): void;
+  logger?: Logger;
+}
+
+export interface Follower {
+  /** Resolves once the reader is assigned its partitions and reads from their end. */
+  readonly ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Reads a topic from its end on, read_committed, under a throw-away group id: what is produced
+ * from now on, as it commits (`mailpools tail`).
+ */
+export async function followTopic<T>(config: RuntimeConfig, options: FollowOptions<T>): Promise<Follower> {
+  const logger = options.logger ?? createLogger('follower', config.logLevel);
+  const kafka: Kafka = createKafka({ config, clientId: 'follower', logger });
+  const serde = new Serde({ registryUrl: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
+  const consumer = kafka.consumer({ groupId: `follower-${randomUUID()}`, readUncommitted: false });
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  consumer.on(consumer.events.GROUP_JOIN, () => markReady());
+  await consumer.connect();
+  await consumer.subscribe({ topics: [options.topic], fromBeginning: false });
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      const where = { partition, offset: message.offset, timestamp: Number(message.timestamp) };
+      try {
+        options.onRecord(await serde.decode<T>(options.schema, message.value), where);
+      } catch (error) {
+        options.onPoison?.(error as Error, where);
+      }
+    },
+  });
+  return { ready, stop: () => consumer.disconnect() };
+}

@@ -252,9 +252,8 @@ function badQuery(message: string): MailpoolsError {
 export function checkQuery(
   query: TraceQuery,
 ): Required<Pick<TraceQuery, 'since' | 'until' | 'limit'>> & TraceQuery {
+  // No filter at all is a query too: the latest assignments, newest first.
   const { messageId, sender, recipient, tenantId, pool } = query;
-  if (![messageId, sender, recipient, tenantId, pool].some((v) => v !== undefined && v !== ''))
-    throw badQuery('A trace query needs a message id, a sender, a recipient, a tenant or a pool.');
   for (const [name, value] of Object.entries({ messageId, sender, recipient, tenantId }))
     if (value !== undefined && (value.length > 998 || [...value].some((c) => c.charCodeAt(0) < 0x20)))
       throw badQuery(`${name} is not a plausible value (control characters, or over 998 characters).`);

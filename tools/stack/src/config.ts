@@ -243,7 +243,7 @@ export function postgresClusterOwner(): ClusterOwner | undefined {
 }
 
 /** Whether `owner` may enter every directory on the way to `path` (the parts that exist yet). */
-function reachableBy(owner: ClusterOwner, path: string): boolean {
+export function userCanEnter(owner: ClusterOwner, path: string): boolean {
   for (let dir = path; ; dir = dirname(dir)) {
     let stat: ReturnType<typeof statSync> | undefined;
     try {
@@ -263,7 +263,7 @@ function reachableBy(owner: ClusterOwner, path: string): boolean {
 
 function defaultPostgresDataDir(stackDir: string, inStack: string): string {
   const owner = postgresClusterOwner();
-  if (owner === undefined || reachableBy(owner, inStack)) return inStack;
+  if (owner === undefined || userCanEnter(owner, inStack)) return inStack;
   const id = createHash('sha256').update(stackDir).digest('hex').slice(0, 16);
   return join(owner.home, 'mailpools', id);
 }

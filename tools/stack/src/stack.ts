@@ -374,6 +374,18 @@ export async function stackDown(options: StackDownOptions = {}): Promise<StackDo
   return { stopped, wiped: options.wipe === true };
 }
 
+/**
+ * Where `mailpools start` notes the services it runs (their metrics URLs) for `mailpools top`:
+ * one file per namespace in the stack directory.
+ */
+export function servicesFile(namespace: string, options: StackOptions = {}): string {
+  return join(
+    resolveConfig({ log: () => undefined, ...options }).stackDir,
+    'run',
+    `${namespace || 'default.'}services.json`,
+  );
+}
+
 /** The SASL_SSL listener's address, SCRAM user and password, and the certificate to trust. */
 export function stackKafkaCredentials(options: StackOptions = {}) {
   return kafkaSaslCredentials(resolveConfig(options));

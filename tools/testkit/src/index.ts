@@ -4,3 +4,4 @@ export * from './files.ts';
 export * from './harness.ts';
 export * from './process.ts';
 export * from './prometheus.ts';
+export * from './terminal.ts';
