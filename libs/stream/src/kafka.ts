@@ -139,9 +139,22 @@ const STABLE_OFFSET_READS = 40;
 const STABLE_OFFSET_MS = 1_000;
 
 /** True when trying the same work again later can succeed. */
+/**
+ * What kafkajs reports, not retriable, when the group moves on under a batch (a member killed or
+ * joining, the coordinator restarting): the batch aborts and is redone after the rejoin.
+ */
+const GROUP_CHANGES = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'UNKNOWN_MEMBER_ID',
+  'ILLEGAL_GENERATION',
+  'KafkaJSGroupCoordinatorNotFound',
+]);
+
 export function isRetriable(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false;
   if ((error as { retriable?: unknown }).retriable === true) return true;
+  const { type, name } = error as { type?: unknown; name?: unknown };
+  if (GROUP_CHANGES.has(String(type)) || GROUP_CHANGES.has(String(name))) return true;
   const code = (error as { code?: unknown }).code;
   return (
     typeof code === 'string' &&
