@@ -19,6 +19,7 @@ function assignment(id: string, at: number, ndr: PoolAssignment['ndr']): PoolAss
     pool: ndr ? 'HIGH_RISK' : 'NORMAL',
     poolName: ndr ? 'HighRiskRelayOutboundPool' : 'RegularRelayOutboundPool',
     sourceIp: null,
+    heloName: null,
     reasons: [],
     trace: [],
     policyVersion: 't',

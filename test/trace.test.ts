@@ -23,6 +23,7 @@ function assignment(id: string, overrides: Partial<PoolAssignment>): PoolAssignm
     pool: 'NORMAL',
     poolName: 'RegularRelayOutboundPool',
     sourceIp: '198.51.100.1',
+    heloName: 'out.example.net',
     reasons: ['no rule matched: good mail from a well-behaved sender'],
     trace: [{ rule: 'spam', matched: false, inputs: { label: 'HAM', score: '0.0200' } }],
     policyVersion: 'p7',

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MailpoolsError } from '@mailpools/core';
-import { compilePolicy, DEFAULT_POLICY, tenantClass, tenantMetricLabels, tenantPolicy } from './index.ts';
+import {
+  compilePolicy,
+  DEFAULT_POLICY,
+  MTA_DEFAULTS,
+  tenantClass,
+  tenantMetricLabels,
+  tenantPolicy,
+} from './index.ts';
 
 test('tenant overrides layer over the defaults, which layer over the built-in ones', () => {
   const policy = compilePolicy({
@@ -142,4 +149,41 @@ test('metric labels name only the tenants the policy lists, and class every tena
   assert.deepEqual(tenantMetricLabels(policy, 'fabrikam'), { tenant: 'fabrikam', tenant_class: 'medium' });
   assert.deepEqual(tenantMetricLabels(policy, 'someone-else'), { tenant: 'other', tenant_class: 'small' });
   assert.deepEqual([299, 300, 4_999, 5_000].map(tenantClass), ['small', 'medium', 'medium', 'large']);
+});
+
+test('routing: HELO names per pool and per IP are host names; the mta section says what a late decision does', () => {
+  const policy = compilePolicy({
+    version: 'h1',
+    defaults: {
+      routing: {
+        pools: { NORMAL: { helo: 'Out.Example.NET', ips: [{ ip: '192.0.2.1', helo: 'o1.example.net' }] } },
+      },
+    },
+    tenants: { patient: { mta: { decisionTimeoutMs: 60_000, onTimeout: 'high-risk' } } },
+  });
+  assert.equal(policy.defaults.routing.pools.NORMAL.helo, 'out.example.net');
+  assert.equal(policy.defaults.routing.pools.NORMAL.ips[0]?.helo, 'o1.example.net');
+  assert.deepEqual(policy.defaults.mta, MTA_DEFAULTS);
+  assert.equal(policy.tenants.patient?.mta.onTimeout, 'high-risk');
+  const wrong = (document: unknown, field: RegExp) =>
+    assert.throws(
+      () => compilePolicy(document),
+      (error: Error) => field.test(error.message),
+    );
+  wrong(
+    { version: 'x', defaults: { routing: { pools: { RELAY: { helo: 'localhost' } } } } },
+    /pools\.RELAY\.helo/,
+  );
+  wrong(
+    {
+      version: 'x',
+      defaults: { routing: { pools: { RELAY: { ips: [{ ip: '192.0.2.9', helo: 'a_b.example' }] } } } },
+    },
+    /ips\[0\]\.helo/,
+  );
+  wrong(
+    { version: 'x', defaults: { mta: { onTimeout: 'normal' } } },
+    /mta\.onTimeout must be one of defer, high-risk/,
+  );
+  wrong({ version: 'x', defaults: { mta: { deferReply: '550 5.7.1 no' } } }, /mta\.deferReply/);
 });

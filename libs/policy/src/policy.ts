@@ -1,12 +1,13 @@
 // Tenant policy as data (KumoMTA/Rspamd style): platform defaults, then per-tenant overrides,
 // validated when loaded — a wrong field fails at start-up naming its path — then frozen. Each
-// section lives in its own file (spam, limits, auth, routing, directory, ndr) with its type, its
+// section lives in its own file (spam, limits, auth, routing, directory, ndr, mta) with its type, its
 // built-in defaults and its validation; this file composes them, loads the file and watches it.
 import { readFileSync, statSync } from 'node:fs';
 import { defineSettings, MailpoolsError } from '@mailpools/core';
 import { AUTH_DEFAULTS, type AuthPolicy, authSection } from './auth.ts';
 import { DIRECTORY_DEFAULTS, directorySection, type TenantDirectory } from './directory.ts';
 import { LIMITS_DEFAULTS, type LimitsPolicy, limitsSection } from './limits.ts';
+import { MTA_DEFAULTS, type MtaPolicy, mtaSection } from './mta.ts';
 import { NDR_DEFAULTS, type NdrSurgePolicy, ndrSection } from './ndr.ts';
 import { deepFreeze, isObject, Reader } from './reader.ts';
 import { ROUTING_DEFAULTS, type RoutingPolicy, routingSection } from './routing.ts';
@@ -26,6 +27,7 @@ export interface TenantPolicy {
   readonly routing: RoutingPolicy;
   readonly directory: TenantDirectory;
   readonly ndr: NdrSurgePolicy;
+  readonly mta: MtaPolicy;
 }
 
 export interface Policy {
@@ -41,6 +43,7 @@ const BUILTIN_DEFAULTS: TenantPolicy = deepFreeze({
   routing: ROUTING_DEFAULTS,
   directory: DIRECTORY_DEFAULTS,
   ndr: NDR_DEFAULTS,
+  mta: MTA_DEFAULTS,
 });
 
 export const DEFAULT_POLICY: Policy = Object.freeze({
@@ -50,7 +53,7 @@ export const DEFAULT_POLICY: Policy = Object.freeze({
 });
 
 function tenantSection(raw: unknown, base: TenantPolicy, at: Reader): TenantPolicy {
-  const given = at.object(raw, ['spam', 'limits', 'auth', 'routing', 'directory', 'ndr']);
+  const given = at.object(raw, ['spam', 'limits', 'auth', 'routing', 'directory', 'ndr', 'mta']);
   const directory = directorySection(given.directory, base.directory, at.at('directory'));
   return deepFreeze({
     spam: spamSection(given.spam, base.spam, at.at('spam')),
@@ -59,6 +62,7 @@ function tenantSection(raw: unknown, base: TenantPolicy, at: Reader): TenantPoli
     routing: routingSection(given.routing, base.routing, at.at('routing')),
     directory,
     ndr: ndrSection(given.ndr, base.ndr, at.at('ndr')),
+    mta: mtaSection(given.mta, base.mta, at.at('mta')),
   });
 }
 

@@ -8,11 +8,15 @@ export type PoolKey = (typeof POOLS)[number];
 export interface SourceIp {
   readonly ip: string;
   readonly weight: number;
+  /** The name this IP greets with (EHLO), when not the pool's; its PTR record should say the same. */
+  readonly helo?: string;
 }
 
 export interface PoolSettings {
   /** The friendly name a message trace shows, in the style of RegularRelayOutboundPool. */
   readonly name: string;
+  /** The EHLO name of the pool's IPs that do not name their own. */
+  readonly helo: string;
   readonly ips: readonly SourceIp[];
 }
 
@@ -37,9 +41,9 @@ export interface RoutingPolicy {
 
 export const ROUTING_DEFAULTS: RoutingPolicy = {
   pools: {
-    NORMAL: { name: 'RegularRelayOutboundPool', ips: [] },
-    HIGH_RISK: { name: 'HighRiskRelayOutboundPool', ips: [] },
-    RELAY: { name: 'ForwardedRelayOutboundPool', ips: [] },
+    NORMAL: { name: 'RegularRelayOutboundPool', helo: 'outbound.mailpools.invalid', ips: [] },
+    HIGH_RISK: { name: 'HighRiskRelayOutboundPool', helo: 'outbound-hr.mailpools.invalid', ips: [] },
+    RELAY: { name: 'ForwardedRelayOutboundPool', helo: 'relay.mailpools.invalid', ips: [] },
   },
   blockedName: 'BlockedOutboundPool',
   rules: [...ROUTING_RULES],
@@ -67,13 +71,14 @@ export function routingSection(raw: unknown, base: RoutingPolicy, at: Reader): R
     pools = merged;
     for (const [key, value] of Object.entries(byPool)) {
       const here = at.at('pools').at(key);
-      const pool = here.object(value, ['name', 'ips']);
+      const pool = here.object(value, ['name', 'helo', 'ips']);
       const basePool = base.pools[key as PoolKey];
+      const helo = pool.helo === undefined ? basePool.helo : hostname(here.at('helo'), pool.helo);
       let ips = basePool.ips;
       if (pool.ips !== undefined) {
         if (!Array.isArray(pool.ips)) throw here.at('ips').error('must be a list of { ip, weight }');
         ips = pool.ips.map((item, i) => {
-          const entry = here.at('ips').at(i).object(item, ['ip', 'weight']);
+          const entry = here.at('ips').at(i).object(item, ['ip', 'weight', 'helo']);
           const ip = here.at('ips').at(i).at('ip').text(entry.ip);
           if (!isIP(ip))
             throw here.at('ips').at(i).at('ip').error(`must be an IPv4 or IPv6 address, got "${ip}"`);
@@ -81,11 +86,13 @@ export function routingSection(raw: unknown, base: RoutingPolicy, at: Reader): R
             entry.weight === undefined
               ? 1
               : here.at('ips').at(i).at('weight').number(entry.weight, 1, 1_000_000, true);
-          return { ip, weight };
+          if (entry.helo === undefined) return { ip, weight };
+          return { ip, weight, helo: hostname(here.at('ips').at(i).at('helo'), entry.helo) };
         });
       }
       merged[key as PoolKey] = {
         name: pool.name === undefined ? basePool.name : here.at('name').text(pool.name),
+        helo,
         ips,
       };
     }
@@ -132,4 +139,13 @@ export function routingSection(raw: unknown, base: RoutingPolicy, at: Reader): R
         : oneOf(at.at('onMissingEnrichment'), given.onMissingEnrichment, ['ignore', 'high-risk'] as const),
     srs,
   };
+}
+
+/** A HELO name: a fully qualified host name (RFC 5321 4.1.1.1), as the IP's PTR record gives it. */
+function hostname(at: Reader, raw: unknown): string {
+  const name = at.text(raw).toLowerCase();
+  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+  if (name.length > 253 || !name.includes('.') || !name.split('.').every((part) => label.test(part)))
+    throw at.error(`must be a fully qualified host name such as mta1.example.net, got "${name}"`);
+  return name;
 }

@@ -200,6 +200,8 @@ export interface PoolAssignment {
   /** Friendly name for message trace, e.g. RegularRelayOutboundPool. */
   poolName: string;
   sourceIp: null | string;
+  /** The EHLO name the MTA greets with from sourceIp (the routing policy's, matching the IP's PTR record). */
+  heloName: null | string;
   reasons: string[];
   /** Every rule evaluated, in order, with the inputs it saw and whether it matched. */
   trace: RuleEvaluation[];

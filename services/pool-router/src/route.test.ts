@@ -13,7 +13,13 @@ const policy: Policy = compilePolicy({
   defaults: {
     routing: {
       pools: {
-        NORMAL: { ips: [{ ip: '198.51.100.1', weight: 3 }, { ip: '198.51.100.2' }] },
+        NORMAL: {
+          helo: 'out.example.net',
+          ips: [
+            { ip: '198.51.100.1', weight: 3 },
+            { ip: '198.51.100.2', helo: 'out2.example.net' },
+          ],
+        },
         HIGH_RISK: { ips: [{ ip: '203.0.113.9' }] },
       },
       srs: { secret: SECRET },
@@ -195,19 +201,30 @@ for (const [name, overrides, pool, rule] of [
   });
 }
 
-test('friendly pool names, source IPs by weight (stable per message), SMTP replies for blocked mail', () => {
+test('friendly pool names, source IPs by weight (stable per message) with their HELO names, SMTP replies for blocked mail', () => {
   assert.equal(route(event(), policy, 1).assignment.poolName, 'RegularRelayOutboundPool');
   const blocked = route(event({ limits: OVER }), policy, 1).assignment;
   assert.deepEqual(
-    [blocked.poolName, blocked.sourceIp, blocked.smtpReply],
-    ['BlockedOutboundPool', null, '550 5.1.8 Access denied, bad outbound sender'],
+    [blocked.poolName, blocked.sourceIp, blocked.heloName, blocked.smtpReply],
+    ['BlockedOutboundPool', null, null, '550 5.1.8 Access denied, bad outbound sender'],
   );
-  assert.equal(route(event({ spam: spam('SPAM') }), policy, 1).assignment.sourceIp, '203.0.113.9');
+  const spammy = route(event({ spam: spam('SPAM') }), policy, 1).assignment;
+  assert.deepEqual([spammy.sourceIp, spammy.heloName], ['203.0.113.9', 'outbound-hr.mailpools.invalid']);
+  const helos = new Map<string, string>();
+  for (let i = 0; i < 50; i++) {
+    const normal = route(event({ messageId: `h${i}` }), policy, 1).assignment;
+    helos.set(normal.sourceIp ?? '', normal.heloName ?? '');
+  }
+  assert.deepEqual(
+    Object.fromEntries(helos),
+    { '198.51.100.1': 'out.example.net', '198.51.100.2': 'out2.example.net' },
+    "an IP's own HELO name wins over its pool's",
+  );
   const ips = [
     { ip: 'a', weight: 3 },
     { ip: 'b', weight: 1 },
   ];
-  const picks = Array.from({ length: 4_000 }, (_, i) => chooseSourceIp(`m${i}`, ips));
+  const picks = Array.from({ length: 4_000 }, (_, i) => chooseSourceIp(`m${i}`, ips)?.ip);
   const share = picks.filter((p) => p === 'a').length / picks.length;
   assert.ok(share > 0.7 && share < 0.8, `weight 3 of 4 gets about 75 %, got ${share}`);
   assert.equal(chooseSourceIp('m7', ips), chooseSourceIp('m7', ips));

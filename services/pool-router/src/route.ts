@@ -8,6 +8,7 @@ import {
   type Policy,
   type PoolKey,
   type RoutingRule,
+  type SourceIp,
   type TenantPolicy,
   tenantPolicy,
 } from '@mailpools/policy';
@@ -149,18 +150,15 @@ const RULES: Readonly<Record<RoutingRule, Rule>> = {
 };
 
 /** One of the pool's IPs, by weight; the same message always gets the same one. */
-export function chooseSourceIp(
-  messageId: string,
-  ips: readonly { ip: string; weight: number }[],
-): string | null {
+export function chooseSourceIp(messageId: string, ips: readonly SourceIp[]): SourceIp | null {
   const total = ips.reduce((sum, entry) => sum + entry.weight, 0);
   if (total === 0) return null;
   let point = createHash('sha256').update(messageId).digest().readUInt32BE(0) % total;
   for (const entry of ips) {
-    if (point < entry.weight) return entry.ip;
+    if (point < entry.weight) return entry;
     point -= entry.weight;
   }
-  return ips[ips.length - 1]?.ip ?? null;
+  return ips[ips.length - 1] ?? null;
 }
 
 export interface SrsRecord {
@@ -237,6 +235,8 @@ export function route(event: OutboundMessage, policy: Policy, decidedAt: number)
     );
   if (pool !== 'BLOCKED' && event.limits?.decision === 'WARN')
     reasons.push(`near the ${event.limits.limit} limit (${event.limits.count}/${event.limits.threshold})`);
+  const source =
+    pool === 'BLOCKED' ? null : chooseSourceIp(event.messageId, tenant.routing.pools[pool as PoolKey].ips);
   const srs = rewrite(event, tenant, pool);
   if (srs.note) reasons.push(srs.note);
   const dsn = event.dsn;
@@ -249,10 +249,8 @@ export function route(event: OutboundMessage, policy: Policy, decidedAt: number)
       eventTime: event.eventTime,
       pool,
       poolName: poolName(tenant, pool),
-      sourceIp:
-        pool === 'BLOCKED'
-          ? null
-          : chooseSourceIp(event.messageId, tenant.routing.pools[pool as PoolKey].ips),
+      sourceIp: source?.ip ?? null,
+      heloName: source ? (source.helo ?? tenant.routing.pools[pool as PoolKey].helo) : null,
       reasons,
       trace,
       policyVersion: policy.version,

@@ -32,6 +32,7 @@ try {
     pool: 'NORMAL',
     poolName: 'RegularRelayOutboundPool',
     sourceIp: '198.51.100.1',
+    heloName: 'out.example.net',
     reasons: ['no rule matched: good mail from a well-behaved sender'],
     trace: ['blocked', 'ndr', 'no-a-no-mx', 'spam', 'unvouched-relay'].map((rule) => ({
       rule,
