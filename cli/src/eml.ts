@@ -1,6 +1,7 @@
 // Turning raw messages (.eml, mbox) into OutboundMessage events for `mailpools feed`. Only the
 // few envelope headers are read here; the MIME body is left to the stages that judge it.
 import { createHash } from 'node:crypto';
+import { addresses, domainOf, readHeaders } from '@mailpools/client';
 import { type Origin, type OutboundMessage, unenriched } from '@mailpools/schemas';
 
 export interface EnvelopeFlags {
@@ -16,32 +17,6 @@ export interface EnvelopeFlags {
   /** How eventTime was given (`--time`, `--now`), for telling the user. */
   eventTimeFrom?: string;
   maxRawBytes: number;
-}
-
-/** Unfolded header fields of the header block, names lower-cased; the first of each wins. */
-export function readHeaders(raw: Buffer): Map<string, string> {
-  const text = raw.subarray(0, 256 * 1024).toString('latin1');
-  const end = text.search(/\r?\n\r?\n/);
-  const block = (end === -1 ? text : text.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
-  const headers = new Map<string, string>();
-  for (const line of block.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
-  }
-  return headers;
-}
-
-/** The addr-specs of an address-list header ("A <a@x>, b@y" → ["a@x", "b@y"]). */
-export function addresses(value: string | undefined): string[] {
-  if (!value) return [];
-  const found = value.match(/<([^<>\s]+@[^<>\s]+)>|[^\s<>,;:"()]+@[^\s<>,;:"()]+/g) ?? [];
-  return found.map((a) => a.replace(/^<|>$/g, '').toLowerCase());
-}
-
-export function domainOf(address: string): string {
-  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
 
 /** Whether the message has a Date header that parses: its event time then. */

@@ -1,3 +1,3 @@
-export { addresses, eventFromRaw, readHeaders, splitMbox } from './eml.ts';
+export { eventFromRaw, splitMbox } from './eml.ts';
 export { readEvents } from './feed.ts';
 export { main } from './main.ts';

@@ -155,6 +155,13 @@ export const ERROR_CODES = {
       "Another replica took over this partition's transactional id; this one's batch is aborted and redone by the owner.",
     hint: 'Nothing to do: this is how exactly-once survives a rebalance or a zombie.',
   },
+  // The platform's MTA
+  MAILPOOLS_ERR_DECISION_TIMEOUT: {
+    retriable: true,
+    means:
+      "A submitted message got no pool assignment within the tenant's mta.decisionTimeoutMs (or could not be submitted); the MTA defers it with the policy's 4xx reply.",
+    hint: 'The submitter retries; check that the pipeline runs (`mailpools doctor`) and its latency (docs/metrics-and-dashboards.md).',
+  },
   MAILPOOLS_ERR_INTERNAL: {
     retriable: false,
     means: 'Something failed that mailpools has no code for.',

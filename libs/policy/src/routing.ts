@@ -1,4 +1,5 @@
 // The routing section: the pools, their friendly names and source IPs, the rules in order, SRS.
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { oneOf, type Reader } from './reader.ts';
 
@@ -148,4 +149,16 @@ function hostname(at: Reader, raw: unknown): string {
   if (name.length > 253 || !name.includes('.') || !name.split('.').every((part) => label.test(part)))
     throw at.error(`must be a fully qualified host name such as mta1.example.net, got "${name}"`);
   return name;
+}
+
+/** One of the pool's IPs, by weight; the same message always gets the same one. */
+export function chooseSourceIp(messageId: string, ips: readonly SourceIp[]): SourceIp | null {
+  const total = ips.reduce((sum, entry) => sum + entry.weight, 0);
+  if (total === 0) return null;
+  let point = createHash('sha256').update(messageId).digest().readUInt32BE(0) % total;
+  for (const entry of ips) {
+    if (point < entry.weight) return entry;
+    point -= entry.weight;
+  }
+  return ips[ips.length - 1] ?? null;
 }

@@ -1,10 +1,10 @@
 // Every rule, every precedence between them, missing enrichments, SRS: table-driven, no I/O.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compilePolicy, type Policy } from '@mailpools/policy';
+import { chooseSourceIp, compilePolicy, type Policy } from '@mailpools/policy';
 import type { DnsVerdict, LimitsVerdict, OutboundMessage, SpamVerdict } from '@mailpools/schemas';
 import { sampleEvent } from '@mailpools/testkit';
-import { chooseSourceIp, route } from './route.ts';
+import { route } from './route.ts';
 import { srsReverse } from './srs.ts';
 
 const SECRET = 'correct horse battery staple';

@@ -2,13 +2,12 @@
 // it leaves through. Rules are tried in the policy's order and the first that matches decides;
 // every rule tried is in the trace with the inputs it saw. A vouched-for forwarded message is
 // SRS-rewritten; a throttled one carries its not-before time.
-import { createHash } from 'node:crypto';
 import { addressOf } from '@mailpools/dns';
 import {
+  chooseSourceIp,
   type Policy,
   type PoolKey,
   type RoutingRule,
-  type SourceIp,
   type TenantPolicy,
   tenantPolicy,
 } from '@mailpools/policy';
@@ -148,18 +147,6 @@ const RULES: Readonly<Record<RoutingRule, Rule>> = {
     };
   },
 };
-
-/** One of the pool's IPs, by weight; the same message always gets the same one. */
-export function chooseSourceIp(messageId: string, ips: readonly SourceIp[]): SourceIp | null {
-  const total = ips.reduce((sum, entry) => sum + entry.weight, 0);
-  if (total === 0) return null;
-  let point = createHash('sha256').update(messageId).digest().readUInt32BE(0) % total;
-  for (const entry of ips) {
-    if (point < entry.weight) return entry;
-    point -= entry.weight;
-  }
-  return ips[ips.length - 1] ?? null;
-}
 
 export interface SrsRecord {
   /** Where the original of a short (bounces+SRS) address is kept. */

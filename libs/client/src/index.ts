@@ -1,0 +1,3 @@
+// @mailpools/client: the mail platform's integration API (docs/integration.md).
+export * from './message.ts';
+export * from './submitter.ts';
