@@ -11,12 +11,12 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const testFiles = (dir: string) => filesUnder(dir, '.test.ts').map((path) => relative(ROOT, path));
 
 // `--unit`: the tests that need no stack — every test beside its code (libs/, services/, tools/,
-// cli/) and test/unit/ — in seconds. Without it, the integration tests in test/ against a real
+// cli/, mta/) and test/unit/ — in seconds. Without it, the integration tests in test/ against a real
 // local stack (npm test runs the unit tests first). Files named on the command line run alone.
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
 const selected = args.filter((a) => a !== '--unit');
-const unitFiles = ['libs', 'services', 'tools', 'cli', 'test/unit'].flatMap((d) => {
+const unitFiles = ['libs', 'services', 'tools', 'cli', 'mta', 'test/unit'].flatMap((d) => {
   try {
     return testFiles(join(ROOT, d));
   } catch {

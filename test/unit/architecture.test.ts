@@ -45,6 +45,9 @@ function workspaces(): Workspace[] {
     for (const name of readdirSync(join(ROOT, folder)))
       if (existsSync(join(ROOT, folder, name, 'package.json'))) add(join(ROOT, folder, name), layer);
   add(join(ROOT, 'cli'), 'app');
+  // The MTA integrations sit on top, as the CLI does.
+  for (const name of readdirSync(join(ROOT, 'mta')))
+    if (existsSync(join(ROOT, 'mta', name, 'package.json'))) add(join(ROOT, 'mta', name), 'app');
   return found;
 }
 

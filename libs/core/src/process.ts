@@ -14,11 +14,15 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** SIGTERM (the child drains), SIGKILL if it has not exited within `graceMs`; resolves with its exit code. */
-export async function stopChildProcess(child: ChildProcess, graceMs = 30_000): Promise<number | null> {
+/** `signal` (SIGTERM: the child drains), SIGKILL if it has not exited within `graceMs`; resolves with its exit code. */
+export async function stopChildProcess(
+  child: ChildProcess,
+  graceMs = 30_000,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
   const exited = once(child, 'exit');
-  child.kill('SIGTERM');
+  child.kill(signal);
   const stuck = setTimeout(() => child.kill('SIGKILL'), graceMs);
   const [code] = await exited;
   clearTimeout(stuck);

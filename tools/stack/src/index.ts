@@ -4,6 +4,16 @@ export { STACK_SETTINGS, type StackEndpoints, type StackOptions } from './config
 export { type Check, stackChecks } from './doctor.ts';
 export type { StackErrorCode } from './errors.ts';
 export { StackError } from './errors.ts';
+export {
+  type Delivery,
+  type HarakaInstanceOptions,
+  type HarakaProcess,
+  harakaBin,
+  type RecordingDestination,
+  startHaraka,
+  startRecordingDestination,
+  writeHarakaInstance,
+} from './mta.ts';
 export { probeKafka, probePostgres, probeRedis, probeRegistry } from './probe.ts';
 export type { PartName, PartReport, StackDownOptions, StackDownResult, StackReport } from './stack.ts';
 export {
