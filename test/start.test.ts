@@ -1,15 +1,17 @@
 // `mailpools start` as a user runs it, twice side by side: two namespaced pipelines with their
 // HTTP ports from configuration (0: any free port, printed), each routing a message, and a
-// healthy start that logs nothing at error level or above.
+// healthy start that logs nothing at error level or above; and `start --mta`, Haraka in front,
+// taking a message from an ordinary SMTP client.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { topicName } from '@mailpools/core';
+import { freePort, topicName } from '@mailpools/core';
 import { type PoolAssignment, Serde } from '@mailpools/schemas';
 import { createEventProducer, readTopic } from '@mailpools/stream';
 import { sampleEvent, testConfig } from '@mailpools/testkit';
+import nodemailer from 'nodemailer';
 
 const CLI = fileURLToPath(new URL('../bin/mailpools.ts', import.meta.url));
 const SERVICE_COUNT = 7;
@@ -121,4 +123,75 @@ test('two namespaced pipelines start side by side on free ports, route, and log 
       [],
       `no error-level line on a healthy start (${pipeline.namespace})`,
     );
+});
+
+test('start --mta: a message from an ordinary SMTP client arrives from the normal pool’s IP with its HELO', {
+  timeout: 240_000,
+}, async () => {
+  const port = await freePort();
+  const namespace = testConfig().namespace;
+  const child = spawn(process.execPath, [CLI, 'start', '--mta', '--mta-port', String(port)], {
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+      MAILPOOLS_NAMESPACE: namespace,
+      MAILPOOLS_HTTP_PORT: '0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  for (const stream of [child.stdout, child.stderr])
+    stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n')));
+  const waitLine = async (pattern: RegExp, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = lines.find((l) => pattern.test(l));
+      if (line) return line;
+      assert.equal(child.exitCode, null, `start exited early:\n${lines.join('\n')}`);
+      assert.ok(Date.now() < deadline, `no line matching ${pattern}:\n${lines.slice(-40).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  try {
+    await waitLine(/Haraka takes submissions/, 180_000);
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port,
+      secure: false,
+      ignoreTLS: true,
+      auth: { user: 'dev@mailpools.test', pass: 'mailpools' },
+    });
+    const raw = `From: dev@mailpools.test\r\nTo: friend@example.test\r\nSubject: first contact\r\nDate: ${new Date().toUTCString()}\r\nMessage-ID: <first.${Date.now()}@mailpools.test>\r\n\r\nHello, the report is attached to the ticket; see you at the review tomorrow.\r\n`;
+    // The first message after a start may wait for the stages to join; the client retries a 4xx.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await transport.sendMail({
+          envelope: { from: 'dev@mailpools.test', to: ['friend@example.test'] },
+          raw,
+        });
+        break;
+      } catch (error) {
+        const code = (error as { responseCode?: number }).responseCode ?? 0;
+        assert.ok(
+          code >= 400 && code < 500 && attempt < 10,
+          `submission refused: ${(error as Error).message}`,
+        );
+        await new Promise((r) => setTimeout(r, 2_000));
+      }
+    }
+    transport.close();
+    const delivered = JSON.parse(await waitLine(/delivered at the destination/, 60_000)) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(
+      [delivered.from_ip, delivered.helo, delivered.mail_from, delivered.rcpt],
+      ['127.0.0.2', 'normal.pool.mailpools.test', 'dev@mailpools.test', ['friend@example.test']],
+    );
+  } finally {
+    child.kill('SIGINT');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, lines.slice(-20).join('\n'));
+  }
 });

@@ -19,6 +19,7 @@ import {
 import { RECORD_NAMES } from '@mailpools/schemas';
 import { servicesFile, useLocalStack } from '@mailpools/stack';
 import { createEventProducer } from '@mailpools/stream';
+import { DEV_MTA, type DevMta, prepareDevMta } from './dev-mta.ts';
 
 const SERVICES_DIR = fileURLToPath(new URL('../../services/', import.meta.url));
 
@@ -65,16 +66,32 @@ function serviceLogEnv(argv: readonly string[]): Record<string, string> {
     : { LOG_FORMAT: format };
 }
 
+function usage(problem: string): MailpoolsError {
+  return new MailpoolsError('MAILPOOLS_ERR_USAGE', `mailpools start: ${problem}.`, {
+    hint: 'Run `mailpools start [--json-logs] [--mta [--mta-port N]]` (docs/cli.md).',
+  });
+}
+
+/** `--mta` and its port: Haraka in front of the pipeline, with the development profile. */
+function mtaOption(argv: readonly string[]): { port: number } | undefined {
+  let mta = false;
+  let port = 2525;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--json-logs') continue;
+    if (arg === '--mta') mta = true;
+    else if (arg === '--mta-port') {
+      port = Number(argv[++i]);
+      if (!Number.isInteger(port) || port < 1 || port > 65_535)
+        throw usage(`--mta-port must be a port number, got "${argv[i]}"`);
+    } else throw usage(`unknown option "${arg}"`);
+  }
+  if (!mta && argv.includes('--mta-port')) throw usage('--mta-port goes with --mta');
+  return mta ? { port } : undefined;
+}
+
 export async function runStart(argv: readonly string[] = []): Promise<number> {
-  const unknown = argv.find((a) => a !== '--json-logs');
-  if (unknown)
-    throw new MailpoolsError(
-      'MAILPOOLS_ERR_USAGE',
-      `mailpools start takes --json-logs only, got "${unknown}".`,
-      {
-        hint: 'Run `mailpools start`, or `mailpools start --json-logs` for JSON log lines.',
-      },
-    );
+  const mta = mtaOption(argv);
   const logEnv = serviceLogEnv(argv);
   const log = createLogger(
     'mailpools',
@@ -96,6 +113,16 @@ export async function runStart(argv: readonly string[] = []): Promise<number> {
     'topics and schemas in place',
   );
 
+  let devMta: DevMta | undefined;
+  if (mta) {
+    devMta = await prepareDevMta(
+      `${dirname(servicesFile(config.namespace))}/${config.namespace || 'default.'}dev-mta`,
+      log,
+      mta.port,
+    );
+    log.info(devMta.env, 'MTA profile: the development policy and DNS server');
+  }
+  const serviceEnv = { ...process.env, ...logEnv, ...devMta?.env };
   const services = discoverServices();
   // MAILPOOLS_HTTP_PORT is the first service's port and the others follow it in pipeline order;
   // 0 gives each a free port, so two namespaced pipelines can run side by side.
@@ -112,6 +139,7 @@ export async function runStart(argv: readonly string[] = []): Promise<number> {
       stopping = true;
       clearInterval(keepAlive);
       log.info({ reason }, 'stopping services');
+      await devMta?.stop();
       await Promise.all([...children.values()].map((child) => stopChildProcess(child)));
       rmSync(servicesFile(config.namespace), { force: true });
       await releaseStack();
@@ -127,7 +155,7 @@ export async function runStart(argv: readonly string[] = []): Promise<number> {
           fileURLToPath(new URL(`../../services/${name}/src/main.ts`, import.meta.url)),
         ],
         {
-          env: { ...process.env, ...logEnv, MAILPOOLS_HTTP_PORT: String(ports[index]) },
+          env: { ...serviceEnv, MAILPOOLS_HTTP_PORT: String(ports[index]) },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
@@ -152,6 +180,20 @@ export async function runStart(argv: readonly string[] = []): Promise<number> {
     );
     if (services.length === 0)
       log.info('no services in services/ yet; the stack is up, feed events with `npx mailpools feed`');
+    if (devMta)
+      devMta.startHaraka(logEnv).then(
+        (where) =>
+          log.info(
+            {
+              ...where,
+              user: DEV_MTA.user,
+              password: DEV_MTA.password,
+              try: `curl smtp://${where.smtp} --user ${DEV_MTA.user}:${DEV_MTA.password} --mail-from ${DEV_MTA.user} --mail-rcpt friend@example.test --upload-file message.eml`,
+            },
+            'Haraka takes submissions; every delivery is logged as it arrives',
+          ),
+        (error: Error) => void shutdown(`Haraka did not start: ${error.message}`, 1),
+      );
     log.info('running; Ctrl-C stops everything');
   });
   return stopped;
