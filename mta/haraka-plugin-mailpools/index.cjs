@@ -19,7 +19,7 @@ exports.register = function () {
   this.mta.then(
     () => this.loginfo('connected to the mailpools pipeline'),
     (error) => {
-      this.logcrit(`cannot start: ${error && error.describe ? error.describe() : error}`);
+      this.logcrit(`cannot start: ${error?.describe ? error.describe() : error}`);
       process.exitCode = 1;
       process.kill(process.pid, 'SIGTERM');
     },
@@ -47,7 +47,7 @@ function hook(name, fallback) {
       .then(
         (result) => answer(next, result),
         (error) => {
-          this.logerror(`${name}: ${error && error.stack ? error.stack : error}`);
+          this.logerror(`${name}: ${error?.stack ? error.stack : error}`);
           answer(next, fallback);
         },
       );

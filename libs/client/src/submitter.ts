@@ -158,8 +158,8 @@ export async function createSubmitter(options: SubmitterOptions): Promise<Submit
     const assigned = new Promise<PoolAssignment>((resolve) => {
       waiter.resolve = resolve;
     });
-    let set = waiters.get(event.messageId);
-    if (!set) waiters.set(event.messageId, (set = new Set()));
+    const set = waiters.get(event.messageId) ?? new Set<Waiter>();
+    waiters.set(event.messageId, set);
     set.add(waiter);
     metrics.waiting.inc();
     let timer: NodeJS.Timeout | undefined;
