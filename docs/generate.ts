@@ -9,6 +9,7 @@ import { ERROR_CODES, RUNTIME_SETTINGS, type Settings } from '@mailpools/core';
 import { DNS_SETTINGS } from '@mailpools/dns';
 import { LIMITS_SETTINGS } from '@mailpools/limit-counter/settings';
 import { POLICY_SETTINGS } from '@mailpools/policy';
+import { BRIDGE_SETTINGS } from '@mailpools/postfix-bridge';
 import { SPAM_SETTINGS } from '@mailpools/spam-classifier/settings';
 import { STACK_SETTINGS } from '@mailpools/stack';
 import { TRACE_SETTINGS } from '@mailpools/trace-writer/settings';
@@ -24,9 +25,12 @@ export const SERVICE_SETTINGS: readonly Settings<string>[] = [
   TRACE_SETTINGS,
 ];
 
+/** The MTA integrations' own settings (they run beside the MTA, not as services). */
+const MTA_SETTINGS: readonly Settings<string>[] = [BRIDGE_SETTINGS];
+
 /** Every setting, service or stack: name → its default. */
 export function allSettings(): [name: string, fallback: string][] {
-  return [...SERVICE_SETTINGS, STACK_SETTINGS].flatMap((group) =>
+  return [...SERVICE_SETTINGS, ...MTA_SETTINGS, STACK_SETTINGS].flatMap((group) =>
     Object.entries(group.specs).map(([name, spec]) => [name, spec.default] as [string, string]),
   );
 }
@@ -83,7 +87,7 @@ export function configurationPage(): string {
     'variable. An integer setting shows its bounds. What a tenant may do differently (thresholds,',
     'limits, routing) is not configuration but [policy](policy.md).',
     '',
-    ...[...SERVICE_SETTINGS, STACK_SETTINGS].flatMap(settingsTable),
+    ...[...SERVICE_SETTINGS, ...MTA_SETTINGS, STACK_SETTINGS].flatMap(settingsTable),
     'When you move a stack port, point the services at it too (`KAFKA_BROKERS`, …); `npm start` and',
     '`npm test` do that for you when `KAFKA_BROKERS` is unset.',
     '',

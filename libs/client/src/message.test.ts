@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dsnOf, eventFromSubmission, messageClassOf, type Submission, submissionId } from './message.ts';
+import {
+  authenticatedSender,
+  dsnOf,
+  eventFromSubmission,
+  messageClassOf,
+  type Submission,
+  submissionId,
+  withHeader,
+  withoutHeaders,
+} from './message.ts';
 
 const submission = (raw: string, overrides: Partial<Submission> = {}): Submission => ({
   tenantId: 'contoso',
@@ -104,4 +113,21 @@ test('bounces, read receipts and automatic replies are told by their own marks; 
     originalClientIp: null,
   });
   assert.equal(dsnOf(Buffer.from(MESSAGE)), null);
+});
+
+test('header fields are removed with their folded lines, added on top; the authenticated sender is read from the top Received', () => {
+  const raw = Buffer.from(
+    'Received: from laptop (localhost [127.0.0.1])\r\n\t(Authenticated sender: Alice@Contoso.test)\r\n\tby mta with ESMTPSA\r\nX-Mailpools-Arrival: origin=forwarded;\r\n client-ip=1.2.3.4\r\nSubject: hi\r\n\r\nX-Mailpools-Arrival: stays in the body\r\n',
+  );
+  const cleaned = withoutHeaders(raw, ['x-mailpools-arrival']).toString();
+  assert.doesNotMatch(cleaned.split('\r\n\r\n')[0] ?? '', /Arrival|client-ip/);
+  assert.match(cleaned, /Subject: hi\r\n\r\nX-Mailpools-Arrival: stays in the body/);
+  assert.match(withHeader(raw, 'X-Test', '1').toString(), /^X-Test: 1\r\nReceived:/);
+  assert.equal(authenticatedSender(raw), 'alice@contoso.test');
+  assert.equal(
+    authenticatedSender(
+      Buffer.from('Received: from x\r\nSubject: (Authenticated sender: eve@x.test)\r\n\r\n'),
+    ),
+    '',
+  );
 });

@@ -177,3 +177,39 @@ export function eventFromSubmission(submission: Submission, context: SubmissionC
     ...unenriched(),
   };
 }
+
+/** The message without the named header fields (with their folded lines), the body untouched. */
+export function withoutHeaders(raw: Buffer, names: readonly string[]): Buffer {
+  const text = raw.toString('latin1');
+  const end = text.search(/\r?\n\r?\n/);
+  if (end === -1) return raw;
+  const drop = new Set(names.map((n) => n.toLowerCase()));
+  const kept: string[] = [];
+  let dropping = false;
+  for (const line of text.slice(0, end).split(/(?<=\n)/)) {
+    if (/^[ \t]/.test(line)) {
+      if (!dropping) kept.push(line);
+      continue;
+    }
+    const colon = line.indexOf(':');
+    dropping = colon > 0 && drop.has(line.slice(0, colon).trim().toLowerCase());
+    if (!dropping) kept.push(line);
+  }
+  const head = kept.join('');
+  return Buffer.concat([
+    Buffer.from(head, 'latin1'),
+    raw.subarray(Buffer.byteLength(text.slice(0, end), 'latin1')),
+  ]);
+}
+
+/** The message with one header field added at the top of its header block. */
+export function withHeader(raw: Buffer, name: string, value: string): Buffer {
+  return Buffer.concat([Buffer.from(`${name}: ${value}\r\n`, 'latin1'), raw]);
+}
+
+/** Who authenticated, from the Received header the MTA itself added on top ("(Authenticated sender: …)"). */
+export function authenticatedSender(raw: Buffer): string {
+  const text = raw.subarray(0, 8 * 1024).toString('latin1');
+  const received = /^received:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)/im.exec(text)?.[1] ?? '';
+  return /\(Authenticated sender:\s*([^)\s]+)\)/i.exec(received)?.[1]?.toLowerCase() ?? '';
+}

@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import {
+  actionFor,
+  parseArrival,
+  secondsUntil,
+  sourceProblem,
+  splitReply,
+  tenantOfDomain,
+} from '@mailpools/client';
 import type { LookupResult } from '@mailpools/dns';
 import { compilePolicy } from '@mailpools/policy';
 import type { PoolAssignment } from '@mailpools/schemas';
-import { actionFor, mailExchangers, secondsUntil, sourceProblem, splitReply } from './delivery.ts';
-import { parseArrival } from './haraka.ts';
-import { readSettings, tenantOfDomain } from './settings.ts';
+import { mailExchangers } from './delivery.ts';
+import { readSettings } from './settings.ts';
 
 const assignment = (overrides: Partial<PoolAssignment>): PoolAssignment =>
   ({

@@ -13,14 +13,21 @@
 import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import {
+  ARRIVAL_HEADER,
+  actionFor,
   createSubmitter,
   DecisionDeferred,
   domainOf,
   eventFromSubmission,
+  identify,
   kafkaTransport,
   MESSAGE_ID_HEADER,
   type Submission,
   type Submitter,
+  secondsUntil,
+  sourceProblem,
+  splitReply,
+  tenantOfDomain,
 } from '@mailpools/client';
 import { createLogger, type Logger, loadRuntimeConfig } from '@mailpools/core';
 import { cacheLimitsFromEnv, Resolver, transportFromEnv } from '@mailpools/dns';
@@ -28,11 +35,8 @@ import { type Policy, tenantPolicy, watchPolicy } from '@mailpools/policy';
 import type { Origin, PoolAssignment } from '@mailpools/schemas';
 import { startHealthServer } from '@mailpools/stream';
 import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
-import { actionFor, mailExchangers, secondsUntil, sourceProblem, splitReply } from './delivery.ts';
-import { type PluginSettings, tenantOfDomain } from './settings.ts';
-
-/** The header the platform's own forwarding hosts set on forwarded and relayed mail. */
-export const ARRIVAL_HEADER = 'X-Mailpools-Arrival';
+import { mailExchangers } from './delivery.ts';
+import type { PluginSettings } from './settings.ts';
 
 /** Haraka's answer to a hook, by name; index.cjs maps it to Haraka's constants. */
 export type HookAnswer =
@@ -177,64 +181,43 @@ export async function startMailpoolsMta(
 
     async queueOutbound(connection) {
       const transaction = connection.transaction;
-      const current = policy();
       const ip = connection.remote.ip;
-      const arrival = settings.forwarders.has(ip)
-        ? parseArrival(transaction.header.get(ARRIVAL_HEADER))
-        : null;
+      const arrivalHeader = transaction.header.get(ARRIVAL_HEADER) ?? '';
       // Only the platform's own hosts may say where a message arrived from; nobody may stamp our id.
       transaction.remove_header(ARRIVAL_HEADER);
       transaction.remove_header(MESSAGE_ID_HEADER);
       const sender = addressText(transaction.mail_from);
-      const authUser = typeof connection.notes.auth_user === 'string' ? connection.notes.auth_user : '';
-      const connector = settings.connectors.get(ip);
-      let origin: Origin;
-      let submitter: string;
-      let tenantId: string | undefined;
-      if (arrival) {
-        origin = arrival.origin;
-        submitter = arrival.mailbox || sender;
-        tenantId = tenantFor(submitter, current);
-      } else if (connector) {
-        origin = 'ON_PREMISES_CONNECTOR';
-        submitter = sender;
-        tenantId = connector.tenantId;
-      } else if (authUser) {
-        origin = 'CLIENT_SUBMISSION';
-        submitter = authUser.includes('@') ? authUser : sender;
-        tenantId = tenantFor(submitter, current);
-      } else {
-        return {
-          code: 'deny',
-          message:
-            '5.7.1 Relaying denied: authenticate, or connect from a configured connector or forwarder (mailpools.ini)',
-        };
-      }
-      if (!tenantId) {
+      const who = identify(
+        {
+          ip,
+          helo: connection.hello.host ?? '',
+          authUser: typeof connection.notes.auth_user === 'string' ? connection.notes.auth_user : '',
+          sender,
+          arrivalHeader,
+        },
+        settings,
+        policy(),
+      );
+      if (!who.ok) {
         counters.outcomes.inc({ outcome: 'refused', pool: 'none' });
-        return {
-          code: 'deny',
-          message: `5.7.1 ${domainOf(submitter)} is an accepted domain of no tenant here`,
-        };
+        return { code: 'deny', message: splitReply(who.reply).text };
       }
       const raw = await new Promise<Buffer>((resolve) => transaction.message_stream.get_data(resolve));
       const decision = await judge({
-        tenantId,
-        origin,
-        submitter,
+        tenantId: who.tenantId,
+        origin: who.origin,
+        submitter: who.submitter,
         envelopeSender: sender,
         recipients: transaction.rcpt_to.map(addressText),
-        clientIp: arrival?.clientIp ?? ip,
-        helo: arrival?.helo ?? connection.hello.host ?? '',
-        connector: connector
-          ? { name: connector.name, enhancedFiltering: false, originalClientIp: null }
-          : null,
+        clientIp: who.clientIp,
+        helo: who.helo,
+        connector: who.connector,
         raw,
         acceptedAt: Date.now(),
       });
       if ('deferred' in decision) {
         counters.outcomes.inc({ outcome: 'deferred', pool: 'none' });
-        logger.warn({ tenant: tenantId, reason: decision.deferred.message }, 'no pool in time: deferred');
+        logger.warn({ tenant: who.tenantId, reason: decision.deferred.message }, 'no pool in time: deferred');
         return { code: 'denysoft', message: splitReply(decision.deferred.smtpReply).text };
       }
       const action = actionFor(decision.assignment);
@@ -252,7 +235,7 @@ export async function startMailpoolsMta(
       transaction.notes.mailpools = { assignment } satisfies Notes;
       transaction.add_header(MESSAGE_ID_HEADER, assignment.messageId);
       if (assignment.rewrittenSender) transaction.mail_from = rewrittenAddress(assignment.rewrittenSender);
-      sentBy.set(assignment.messageId, { tenantId, clientIp: arrival?.clientIp ?? ip });
+      sentBy.set(assignment.messageId, { tenantId: who.tenantId, clientIp: who.clientIp });
       if (sentBy.size > 100_000) sentBy.delete(sentBy.keys().next().value as string);
       counters.outcomes.inc({ outcome: 'queued', pool: assignment.pool });
       return { code: 'cont' };
@@ -356,26 +339,6 @@ export async function startMailpoolsMta(
       await submitter.close();
       await health?.close();
     },
-  };
-}
-
-/** `X-Mailpools-Arrival: origin=forwarded; client-ip=203.0.113.5; helo=mx.example.org; mailbox=alice@contoso.test` */
-export function parseArrival(
-  value: string,
-): { origin: Origin; clientIp: string; helo: string; mailbox: string } | null {
-  if (!value) return null;
-  const fields = new Map<string, string>();
-  for (const part of value.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
-  }
-  const origin = (fields.get('origin') ?? '').toUpperCase();
-  if (origin !== 'FORWARDED' && origin !== 'RELAYED') return null;
-  return {
-    origin,
-    clientIp: fields.get('client-ip') ?? '',
-    helo: fields.get('helo') ?? '',
-    mailbox: (fields.get('mailbox') ?? '').toLowerCase(),
   };
 }
 

@@ -1,15 +1,16 @@
 // mailpools.ini, as Haraka's config loader hands it over, checked once at start-up: a wrong value
 // stops Haraka with the key that is wrong, rather than routing mail on a guess.
 import { isIP } from 'node:net';
+import type { TrustedHosts } from '@mailpools/client';
 import { MailpoolsError } from '@mailpools/core';
-import type { Policy } from '@mailpools/policy';
 
 export interface Connector {
   readonly tenantId: string;
   readonly name: string;
 }
 
-export interface PluginSettings {
+/** The plugin's settings; the trusted hosts (connectors, forwarders, default tenant) as every MTA has them. */
+export interface PluginSettings extends TrustedHosts {
   /** Port of the destinations' SMTP servers: 25, except in tests. */
   readonly deliveryPort: number;
   readonly maxInFlight: number;
@@ -65,15 +66,4 @@ export function readSettings(ini: Ini): PluginSettings {
     connectors,
     forwarders,
   };
-}
-
-/** The tenant whose accepted domains include `domain` (or a parent of it), if one does. */
-export function tenantOfDomain(policy: Policy, domain: string): string | undefined {
-  const name = domain.toLowerCase();
-  for (const [tenantId, tenant] of Object.entries(policy.tenants))
-    if (
-      tenant.directory.acceptedDomains.some((accepted) => name === accepted || name.endsWith(`.${accepted}`))
-    )
-      return tenantId;
-  return undefined;
 }
