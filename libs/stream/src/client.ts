@@ -1,6 +1,7 @@
 // What the mail platform and the tools use to talk to the pipeline: a producer of events in the
 // wire format, and a reader of whole topics (read_committed) for checks, tests and benchmarks.
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { createLogger, type Logger, type RuntimeConfig, type TopicSpec } from '@mailpools/core';
 import { type RecordName, Serde } from '@mailpools/schemas';
 import type { Kafka, Producer } from 'kafkajs';
@@ -178,7 +179,8 @@ export interface Follower {
  */
 export async function followTopic<T>(config: RuntimeConfig, options: FollowOptions<T>): Promise<Follower> {
   const logger = options.logger ?? createLogger('follower', config.logLevel);
-  const kafka: Kafka = createKafka({ config, clientId: 'follower', logger });
+  const sockets = new Set<Socket>();
+  const kafka: Kafka = createKafka({ config, clientId: 'follower', logger, sockets });
   const serde = new Serde({ registryUrl: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
   const consumer = kafka.consumer({ groupId: `follower-${randomUUID()}`, readUncommitted: false });
   let markReady: () => void = () => undefined;
@@ -198,5 +200,15 @@ export async function followTopic<T>(config: RuntimeConfig, options: FollowOptio
       }
     },
   });
-  return { ready, stop: () => consumer.disconnect() };
+  consumer.on(consumer.events.CRASH, ({ payload }) =>
+    logger.error({ err: payload.error, restart: payload.restart }, 'the reader of the topic crashed'),
+  );
+  return {
+    ready,
+    async stop() {
+      await consumer.disconnect();
+      // As an error, so that kafkajs tears the connection down (its queue and timers) as well.
+      for (const socket of sockets) socket.destroy(new Error('the reader stopped'));
+    },
+  };
 }
