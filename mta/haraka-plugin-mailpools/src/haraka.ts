@@ -15,26 +15,23 @@ import { isIPv6 } from 'node:net';
 import {
   ARRIVAL_HEADER,
   actionFor,
-  createSubmitter,
   DecisionDeferred,
   domainOf,
-  eventFromSubmission,
   identify,
-  kafkaTransport,
   MESSAGE_ID_HEADER,
-  type Submission,
-  type Submitter,
+  readAll,
   secondsUntil,
   sourceProblem,
   splitReply,
+  startMtaSide,
   tenantOfDomain,
 } from '@mailpools/client';
-import { createLogger, type Logger, loadRuntimeConfig } from '@mailpools/core';
+import { createLogger, type Logger } from '@mailpools/core';
 import { cacheLimitsFromEnv, Resolver, transportFromEnv } from '@mailpools/dns';
-import { type Policy, tenantPolicy, watchPolicy } from '@mailpools/policy';
+import type { Policy } from '@mailpools/policy';
 import type { Origin, PoolAssignment } from '@mailpools/schemas';
 import { startHealthServer } from '@mailpools/stream';
-import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter } from 'prom-client';
 import { mailExchangers } from './delivery.ts';
 import type { PluginSettings } from './settings.ts';
 
@@ -112,20 +109,8 @@ export async function startMailpoolsMta(
   env: Readonly<Record<string, string | undefined>> = process.env,
   logger: Logger = createLogger('haraka-plugin-mailpools', env.LOG_LEVEL ?? 'info'),
 ): Promise<MailpoolsMta> {
-  const config = loadRuntimeConfig(env);
-  const policyWatch = watchPolicy(env, {
-    changed: (p) => logger.info({ version: p.version }, 'policy reloaded'),
-    refused: (error) => logger.error({ code: error.code }, error.describe()),
-  });
-  const policy = policyWatch.current;
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const submitter: Submitter = await createSubmitter({
-    transport: await kafkaTransport(config),
-    policy,
-    maxInFlight: settings.maxInFlight,
-    registry,
-  });
+  const side = await startMtaSide(env, logger, { maxInFlight: settings.maxInFlight });
+  const { policy, registry, judge } = side;
   const resolver = new Resolver({ ...transportFromEnv(env), ...cacheLimitsFromEnv(env) });
   const counters = {
     outcomes: new Counter({
@@ -155,22 +140,6 @@ export async function startMailpoolsMta(
 
   const tenantFor = (address: string, current: Policy): string | undefined =>
     tenantOfDomain(current, domainOf(address)) ?? (settings.defaultTenant || undefined);
-
-  const judge = async (
-    submission: Submission,
-  ): Promise<{ assignment: PoolAssignment } | { deferred: DecisionDeferred }> => {
-    const tenant = tenantPolicy(policy(), submission.tenantId);
-    const event = eventFromSubmission(submission, {
-      internalDomains: tenant.directory.acceptedDomains,
-      maxRawBytes: config.maxRawBytes,
-    });
-    try {
-      return { assignment: await submitter.submit(event) };
-    } catch (error) {
-      if (error instanceof DecisionDeferred) return { deferred: error };
-      throw error;
-    }
-  };
 
   return {
     connect(connection) {
@@ -215,12 +184,12 @@ export async function startMailpoolsMta(
         raw,
         acceptedAt: Date.now(),
       });
-      if ('deferred' in decision) {
+      if (decision instanceof DecisionDeferred) {
         counters.outcomes.inc({ outcome: 'deferred', pool: 'none' });
-        logger.warn({ tenant: who.tenantId, reason: decision.deferred.message }, 'no pool in time: deferred');
-        return { code: 'denysoft', message: splitReply(decision.deferred.smtpReply).text };
+        logger.warn({ tenant: who.tenantId, reason: decision.message }, 'no pool in time: deferred');
+        return { code: 'denysoft', message: splitReply(decision.smtpReply).text };
       }
-      const action = actionFor(decision.assignment);
+      const action = actionFor(decision);
       if (action.kind === 'refuse') {
         counters.outcomes.inc({ outcome: 'refused', pool: 'BLOCKED' });
         return { code: action.code >= 500 ? 'deny' : 'denysoft', message: action.reply };
@@ -289,12 +258,12 @@ export async function startMailpoolsMta(
         raw,
         acceptedAt: notes.judge?.acceptedAt ?? Date.now(),
       });
-      if ('deferred' in decision) {
+      if (decision instanceof DecisionDeferred) {
         logger.warn({ tenant: tenantId }, 'an unjudged delivery got no pool in time: retried later');
         return { code: 'delay', seconds: 60 };
       }
-      hmail.todo.notes.mailpools = { assignment: decision.assignment } satisfies Notes;
-      const wait = secondsUntil(decision.assignment.notBefore, Date.now());
+      hmail.todo.notes.mailpools = { assignment: decision } satisfies Notes;
+      const wait = secondsUntil(decision.notBefore, Date.now());
       return wait > 0 ? { code: 'delay', seconds: wait } : { code: 'cont' };
     },
 
@@ -335,8 +304,7 @@ export async function startMailpoolsMta(
     },
 
     async shutdown() {
-      policyWatch.stop();
-      await submitter.close();
+      await side.close();
       await health?.close();
     },
   };
@@ -348,10 +316,4 @@ function rewrittenAddress(address: string): HarakaAddress {
     Address: new (address: string) => HarakaAddress;
   };
   return new Address(`<${address}>`);
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-  return Buffer.concat(chunks);
 }

@@ -9,32 +9,29 @@
 // - the requeue port: what Postfix's own queue hands back. A throttled message (held there with
 //   its route) is answered 4xx until its not-before time, so Postfix keeps it and retries, then
 //   re-injected; a message never judged (Postfix's own bounces) is judged like a submission.
-import { randomUUID } from 'node:crypto';
 import {
   ARRIVAL_HEADER,
   actionFor,
   authenticatedSender,
-  createSubmitter,
   DecisionDeferred,
   domainOf,
-  eventFromSubmission,
   identify,
-  kafkaTransport,
   MESSAGE_ID_HEADER,
+  readAll,
   readHeaders,
-  type Submission,
   sourceProblem,
   splitReply,
+  startMtaSide,
   tenantOfDomain,
   withHeader,
   withoutHeaders,
 } from '@mailpools/client';
-import { createLogger, type Logger, loadRuntimeConfig } from '@mailpools/core';
-import { type Policy, tenantPolicy, watchPolicy } from '@mailpools/policy';
+import { createLogger, type Logger } from '@mailpools/core';
+import type { Policy } from '@mailpools/policy';
 import type { PoolAssignment } from '@mailpools/schemas';
 import { startHealthServer } from '@mailpools/stream';
 import nodemailer from 'nodemailer';
-import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter } from 'prom-client';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { type Routes, routeFor, routesOf } from './routes.ts';
 import { startSaslServer } from './sasl.ts';
@@ -52,12 +49,6 @@ export interface Bridge {
 function reply(text: string): Error {
   const { code, text: rest } = splitReply(text);
   return Object.assign(new Error(rest), { responseCode: code });
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-  return Buffer.concat(chunks);
 }
 
 function parseRoute(value: string | undefined): { ip: string; helo: string; notBefore: number } | null {
@@ -80,16 +71,9 @@ export async function startBridge(
   env: Readonly<Record<string, string | undefined>> = process.env,
   logger: Logger = createLogger('postfix-bridge', env.LOG_LEVEL ?? 'info'),
 ): Promise<Bridge> {
-  const config = loadRuntimeConfig(env);
-  const policyWatch = watchPolicy(env, {
-    changed: (p) => logger.info({ version: p.version }, 'policy reloaded'),
-    refused: (error) => logger.error({ code: error.code }, error.describe()),
-  });
-  const policy = policyWatch.current;
+  const side = await startMtaSide(env, logger);
+  const { config, policy, registry, judge } = side;
   const routes = () => routesOf(policy(), settings.injectBasePort);
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const submitter = await createSubmitter({ transport: await kafkaTransport(config), policy, registry });
   const outcomes = new Counter({
     name: 'mailpools_mta_submissions_total',
     help: 'Messages the bridge answered, by what became of them (queued, held, refused, deferred).',
@@ -148,20 +132,6 @@ export async function startBridge(
     return 'queued';
   };
 
-  const judge = async (submission: Submission): Promise<PoolAssignment | DecisionDeferred> => {
-    const tenant = tenantPolicy(policy(), submission.tenantId);
-    const event = eventFromSubmission(submission, {
-      internalDomains: tenant.directory.acceptedDomains,
-      maxRawBytes: config.maxRawBytes,
-    });
-    try {
-      return await submitter.submit(event);
-    } catch (error) {
-      if (error instanceof DecisionDeferred) return error;
-      throw error;
-    }
-  };
-
   const sessionFacts = (session: SMTPServerSession) => ({
     ip: session.remoteAddress.replace(/^::ffff:/, ''),
     helo: String(session.xForward.get('HELO') || session.hostNameAppearsAs || ''),
@@ -169,140 +139,143 @@ export async function startBridge(
     recipients: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
   });
 
-  const proxy = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    useXForward: true,
-    logger: false,
-    size: 64 * 1024 * 1024,
-    onData(stream, session, callback) {
-      void (async () => {
-        const raw = await readAll(stream);
-        const facts = sessionFacts(session);
-        const headers = readHeaders(raw);
-        const who = identify(
-          {
-            ...facts,
-            authUser: authenticatedSender(raw),
-            arrivalHeader: headers.get(ARRIVAL_HEADER.toLowerCase()) ?? '',
-          },
-          settings,
-          policy(),
-        );
-        if (!who.ok) {
-          outcomes.inc({ outcome: 'refused', pool: 'none' });
-          throw reply(who.reply);
-        }
-        const clean = withoutHeaders(raw, [ARRIVAL_HEADER, MESSAGE_ID_HEADER, ROUTE_HEADER]);
-        const decision = await judge({
-          tenantId: who.tenantId,
-          origin: who.origin,
-          submitter: who.submitter,
-          envelopeSender: facts.sender,
-          recipients: facts.recipients,
-          clientIp: who.clientIp,
-          helo: who.helo,
-          connector: who.connector,
-          raw: clean,
-          acceptedAt: Date.now(),
-        });
-        if (decision instanceof DecisionDeferred) {
-          outcomes.inc({ outcome: 'deferred', pool: 'none' });
-          logger.warn({ tenant: who.tenantId, reason: decision.message }, 'no pool in time: deferred');
-          throw reply(decision.smtpReply);
-        }
-        const action = actionFor(decision);
-        if (action.kind === 'refuse') {
-          outcomes.inc({ outcome: 'refused', pool: 'BLOCKED' });
-          throw reply(`${action.code} ${action.reply}`);
-        }
-        const problem = sourceProblem(decision);
-        if (problem) {
-          logger.error({ pool: decision.pool }, problem);
-          outcomes.inc({ outcome: 'deferred', pool: decision.pool });
-          throw reply('451 4.3.5 The outbound pool for this message is not configured');
-        }
-        sentBy.set(decision.messageId, who.tenantId);
-        if (sentBy.size > 100_000) sentBy.delete(sentBy.keys().next().value as string);
-        outcomes.inc({
-          outcome: await deliver(decision, facts.sender, facts.recipients, clean),
-          pool: decision.pool,
-        });
-      })().then(
-        () => callback(),
-        (error: Error & { responseCode?: number }) => {
-          if (error.responseCode === undefined)
-            logger.error({ err: error }, 'a submission failed in the bridge');
-          callback(
-            error.responseCode === undefined
-              ? reply('451 4.3.0 The outbound route could not be decided; please try again later')
-              : error,
-          );
+  /** An SMTP listener for Postfix to talk to (XFORWARD tells who the client was). */
+  const listener = (
+    onData: (
+      stream: NodeJS.ReadableStream,
+      session: SMTPServerSession,
+      done: (error?: Error) => void,
+    ) => void,
+  ) =>
+    new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      useXForward: true,
+      logger: false,
+      size: 64 * 1024 * 1024,
+      onData,
+    });
+
+  const proxy = listener((stream, session, callback) => {
+    void (async () => {
+      const raw = await readAll(stream);
+      const facts = sessionFacts(session);
+      const headers = readHeaders(raw);
+      const who = identify(
+        {
+          ...facts,
+          authUser: authenticatedSender(raw),
+          arrivalHeader: headers.get(ARRIVAL_HEADER.toLowerCase()) ?? '',
         },
+        settings,
+        policy(),
       );
-    },
+      if (!who.ok) {
+        outcomes.inc({ outcome: 'refused', pool: 'none' });
+        throw reply(who.reply);
+      }
+      const clean = withoutHeaders(raw, [ARRIVAL_HEADER, MESSAGE_ID_HEADER, ROUTE_HEADER]);
+      const decision = await judge({
+        tenantId: who.tenantId,
+        origin: who.origin,
+        submitter: who.submitter,
+        envelopeSender: facts.sender,
+        recipients: facts.recipients,
+        clientIp: who.clientIp,
+        helo: who.helo,
+        connector: who.connector,
+        raw: clean,
+        acceptedAt: Date.now(),
+      });
+      if (decision instanceof DecisionDeferred) {
+        outcomes.inc({ outcome: 'deferred', pool: 'none' });
+        logger.warn({ tenant: who.tenantId, reason: decision.message }, 'no pool in time: deferred');
+        throw reply(decision.smtpReply);
+      }
+      const action = actionFor(decision);
+      if (action.kind === 'refuse') {
+        outcomes.inc({ outcome: 'refused', pool: 'BLOCKED' });
+        throw reply(`${action.code} ${action.reply}`);
+      }
+      const problem = sourceProblem(decision);
+      if (problem) {
+        logger.error({ pool: decision.pool }, problem);
+        outcomes.inc({ outcome: 'deferred', pool: decision.pool });
+        throw reply('451 4.3.5 The outbound pool for this message is not configured');
+      }
+      sentBy.set(decision.messageId, who.tenantId);
+      if (sentBy.size > 100_000) sentBy.delete(sentBy.keys().next().value as string);
+      outcomes.inc({
+        outcome: await deliver(decision, facts.sender, facts.recipients, clean),
+        pool: decision.pool,
+      });
+    })().then(
+      () => callback(),
+      (error: Error & { responseCode?: number }) => {
+        if (error.responseCode === undefined)
+          logger.error({ err: error }, 'a submission failed in the bridge');
+        callback(
+          error.responseCode === undefined
+            ? reply('451 4.3.0 The outbound route could not be decided; please try again later')
+            : error,
+        );
+      },
+    );
   });
 
-  const requeue = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    useXForward: true,
-    logger: false,
-    size: 64 * 1024 * 1024,
-    onData(stream, session, callback) {
-      void (async () => {
-        const raw = await readAll(stream);
-        const facts = sessionFacts(session);
-        const headers = readHeaders(raw);
-        const held = parseRoute(headers.get(ROUTE_HEADER.toLowerCase()));
-        if (held) {
-          if (held.notBefore > Date.now())
-            throw reply(`450 4.7.0 Throttled until ${new Date(held.notBefore).toISOString()}`);
-          const current = routes();
-          const port = held.ip ? routeFor(current, held.ip, held.helo || null)?.port : current.defaultPort;
-          if (port === undefined)
-            throw reply('451 4.3.5 The outbound route of this message is not configured yet');
-          await inject(port, facts.sender, facts.recipients, withoutHeaders(raw, [ROUTE_HEADER]));
-          outcomes.inc({ outcome: 'released', pool: 'none' });
-          return;
-        }
-        // Never judged: a bounce Postfix made, or mail from pickup. Judge it now.
-        const current: Policy = policy();
-        const quoted = /^x-mailpools-message-id:\s*([0-9a-f]{32})\s*$/im.exec(raw.toString('latin1'))?.[1];
-        const tenantId =
-          (quoted ? sentBy.get(quoted) : undefined) ??
-          tenantOfDomain(current, domainOf(facts.sender || facts.recipients[0] || '')) ??
-          (settings.defaultTenant || undefined);
-        if (!tenantId) throw reply('451 4.7.1 This message belongs to no tenant yet');
-        const decision = await judge({
-          tenantId,
-          origin: facts.sender ? 'RELAYED' : 'SYSTEM_NDR',
-          submitter: facts.sender,
-          envelopeSender: facts.sender,
-          recipients: facts.recipients,
-          clientIp: '127.0.0.1',
-          helo: '',
-          raw,
-          acceptedAt: Date.now(),
-        });
-        if (decision instanceof DecisionDeferred) throw reply(decision.smtpReply);
-        if (decision.pool === 'BLOCKED') {
-          logger.warn({ tenant: tenantId }, 'a message the MTA made itself was blocked: not sent');
-          outcomes.inc({ outcome: 'refused', pool: 'BLOCKED' });
-          return;
-        }
-        outcomes.inc({
-          outcome: await deliver(decision, facts.sender, facts.recipients, raw),
-          pool: decision.pool,
-        });
-      })().then(
-        () => callback(),
-        (error: Error & { responseCode?: number }) =>
-          callback(
-            error.responseCode === undefined ? reply('451 4.3.0 Not routed yet; try again later') : error,
-          ),
-      );
-    },
+  const requeue = listener((stream, session, callback) => {
+    void (async () => {
+      const raw = await readAll(stream);
+      const facts = sessionFacts(session);
+      const headers = readHeaders(raw);
+      const held = parseRoute(headers.get(ROUTE_HEADER.toLowerCase()));
+      if (held) {
+        if (held.notBefore > Date.now())
+          throw reply(`450 4.7.0 Throttled until ${new Date(held.notBefore).toISOString()}`);
+        const current = routes();
+        const port = held.ip ? routeFor(current, held.ip, held.helo || null)?.port : current.defaultPort;
+        if (port === undefined)
+          throw reply('451 4.3.5 The outbound route of this message is not configured yet');
+        await inject(port, facts.sender, facts.recipients, withoutHeaders(raw, [ROUTE_HEADER]));
+        outcomes.inc({ outcome: 'released', pool: 'none' });
+        return;
+      }
+      // Never judged: a bounce Postfix made, or mail from pickup. Judge it now.
+      const current: Policy = policy();
+      const quoted = /^x-mailpools-message-id:\s*([0-9a-f]{32})\s*$/im.exec(raw.toString('latin1'))?.[1];
+      const tenantId =
+        (quoted ? sentBy.get(quoted) : undefined) ??
+        tenantOfDomain(current, domainOf(facts.sender || facts.recipients[0] || '')) ??
+        (settings.defaultTenant || undefined);
+      if (!tenantId) throw reply('451 4.7.1 This message belongs to no tenant yet');
+      const decision = await judge({
+        tenantId,
+        origin: facts.sender ? 'RELAYED' : 'SYSTEM_NDR',
+        submitter: facts.sender,
+        envelopeSender: facts.sender,
+        recipients: facts.recipients,
+        clientIp: '127.0.0.1',
+        helo: '',
+        raw,
+        acceptedAt: Date.now(),
+      });
+      if (decision instanceof DecisionDeferred) throw reply(decision.smtpReply);
+      if (decision.pool === 'BLOCKED') {
+        logger.warn({ tenant: tenantId }, 'a message the MTA made itself was blocked: not sent');
+        outcomes.inc({ outcome: 'refused', pool: 'BLOCKED' });
+        return;
+      }
+      outcomes.inc({
+        outcome: await deliver(decision, facts.sender, facts.recipients, raw),
+        pool: decision.pool,
+      });
+    })().then(
+      () => callback(),
+      (error: Error & { responseCode?: number }) =>
+        callback(
+          error.responseCode === undefined ? reply('451 4.3.0 Not routed yet; try again later') : error,
+        ),
+    );
   });
 
   const listen = (server: SMTPServer, port: number) =>
@@ -327,16 +300,14 @@ export async function startBridge(
       proxy: settings.proxyPort,
       requeue: settings.requeuePort,
       metrics: health.port,
-      id: randomUUID().slice(0, 8),
     },
     'bridge ready',
   );
   return {
     routes,
     async close() {
-      policyWatch.stop();
       for (const close of closers) await close();
-      await submitter.close();
+      await side.close();
       await health.close();
     },
   };
