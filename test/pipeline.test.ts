@@ -9,11 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { TOPICS } from '@mailpools/core';
-import { DEFAULT_POLICY } from '@mailpools/policy';
 import { type OutboundMessage, type PoolAssignment, Serde } from '@mailpools/schemas';
-import { classify, DEFAULT_EXTRACT, DEFAULT_MODEL_PATH } from '@mailpools/spam-classifier/classify';
-import { loadCorpus } from '@mailpools/spam-classifier/corpus';
-import { loadModel } from '@mailpools/spam-classifier/model';
 import { createEventProducer, readTopic } from '@mailpools/stream';
 import {
   type ServiceProcess,
@@ -24,6 +20,7 @@ import {
 } from '@mailpools/testkit';
 import { openTraceStore } from '@mailpools/trace-writer/trace';
 import { dkimSign } from 'mailauth';
+import { corpusSpam } from './fixtures/corpus-spam.ts';
 
 interface ScenarioMessage {
   id: string;
@@ -57,25 +54,6 @@ const SERVICES = [
   'pool-router',
   'trace-writer',
 ];
-
-/** Spam messages of the corpus's evaluation half that the model labels SPAM. */
-async function corpusSpam(count: number): Promise<Buffer[]> {
-  const deps = {
-    model: loadModel(DEFAULT_MODEL_PATH),
-    policy: () => DEFAULT_POLICY,
-    extract: DEFAULT_EXTRACT,
-  };
-  const found: Buffer[] = [];
-  for (const message of loadCorpus().filter((m) => m.group === 'spam-2')) {
-    const probe = {
-      ...sampleLike(message.raw),
-      recipients: [{ address: 'x@y.test', scope: 'EXTERNAL' as const }],
-    };
-    if ((await classify(probe, deps)).label === 'SPAM') found.push(message.raw);
-    if (found.length === count) return found;
-  }
-  throw new Error('not enough spam in the corpus');
-}
 
 function sampleLike(raw: Buffer): OutboundMessage {
   return { ...sampleEvent('probe', 100, T0), tenantId: 'contoso', raw, rawSize: raw.length };
