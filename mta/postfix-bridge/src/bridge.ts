@@ -135,8 +135,9 @@ export async function startBridge(
   const sessionFacts = (session: SMTPServerSession) => ({
     ip: session.remoteAddress.replace(/^::ffff:/, ''),
     helo: String(session.xForward.get('HELO') || session.hostNameAppearsAs || ''),
-    sender: session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '',
-    recipients: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
+    // As given: a local part's case is its owner's (the event lower-cases what it compares).
+    sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+    recipients: session.envelope.rcptTo.map((r) => r.address),
   });
 
   /** An SMTP listener for Postfix to talk to (XFORWARD tells who the client was). */
