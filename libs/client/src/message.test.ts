@@ -5,11 +5,13 @@ import {
   dsnOf,
   eventFromSubmission,
   messageClassOf,
+  quotedMessageId,
   type Submission,
   submissionId,
   withHeader,
   withoutHeaders,
 } from './message.ts';
+import { sentMemory } from './mta.ts';
 
 const submission = (raw: string, overrides: Partial<Submission> = {}): Submission => ({
   tenantId: 'contoso',
@@ -130,4 +132,15 @@ test('header fields are removed with their folded lines, added on top; the authe
     ),
     '',
   );
+});
+
+test("a bounce is charged to the message it returns: the MTA's memory of what it sent is found by the quoted id, and bounded", () => {
+  const memory = sentMemory<string>(2);
+  memory.remember('0123456789abcdef0123456789abcdef', 'contoso');
+  assert.equal(quotedMessageId(BOUNCE), '0123456789abcdef0123456789abcdef');
+  assert.equal(memory.ofBounce(Buffer.from(BOUNCE)), 'contoso');
+  assert.equal(memory.ofBounce(Buffer.from(MESSAGE)), undefined, 'mail that quotes no id');
+  memory.remember('1'.repeat(32), 'fabrikam');
+  memory.remember('2'.repeat(32), 'fabrikam');
+  assert.equal(memory.ofBounce(Buffer.from(BOUNCE)), undefined, 'the oldest entry went first');
 });

@@ -131,7 +131,6 @@ export function dsnOf(raw: Buffer): DsnDetails | null {
   const groups = content.split(/\r?\n\s*\r?\n/).map(headerFields);
   const perRecipient = groups.find((fields) => fields.has('final-recipient') || fields.has('status'));
   if (!perRecipient) return null;
-  const quoted = /^x-mailpools-message-id:\s*([0-9a-f]{32})\s*$/im.exec(text);
   const originalSender = /^return-path:\s*<?([^>\s]*)>?/im.exec(text.slice(start))?.[1];
   return {
     action: (perRecipient.get('action') ?? 'failed').toLowerCase(),
@@ -139,11 +138,20 @@ export function dsnOf(raw: Buffer): DsnDetails | null {
     diagnosticCode: perRecipient.get('diagnostic-code') ?? null,
     finalRecipient: perRecipient.get('final-recipient') ?? perRecipient.get('original-recipient') ?? '',
     remoteMta: perRecipient.get('remote-mta') ?? null,
-    originalMessageId: quoted?.[1] ?? null,
+    originalMessageId: quotedMessageId(text),
     originalEnvelopeSender: originalSender ? originalSender : null,
     originalConnector: null,
     originalClientIp: null,
   };
+}
+
+/**
+ * The mailpools message id a bounce quotes: the `X-Mailpools-Message-Id` of the message it
+ * returns, found in its returned headers (null when it quotes none).
+ */
+export function quotedMessageId(raw: Buffer | string): string | null {
+  const text = typeof raw === 'string' ? raw : raw.toString('latin1');
+  return /^x-mailpools-message-id:\s*([0-9a-f]{32})\s*$/im.exec(text)?.[1] ?? null;
 }
 
 export function eventFromSubmission(submission: Submission, context: SubmissionContext): OutboundMessage {

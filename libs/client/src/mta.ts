@@ -3,7 +3,7 @@
 // from a source address). The MTA-specific parts (Haraka's hooks, Postfix's listeners) sit on top.
 import type { Policy } from '@mailpools/policy';
 import type { Connector, Origin, PoolAssignment } from '@mailpools/schemas';
-import { domainOf } from './message.ts';
+import { domainOf, quotedMessageId } from './message.ts';
 
 /** The header the platform's own forwarding hosts set on forwarded and relayed mail. */
 export const ARRIVAL_HEADER = 'X-Mailpools-Arrival';
@@ -147,5 +147,30 @@ export function identify(facts: ConnectionFacts, trusted: TrustedHosts, policy: 
     clientIp: arrival?.clientIp || facts.ip,
     helo: arrival?.helo || facts.helo,
     connector: connector ? { name: connector.name, enhancedFiltering: false, originalClientIp: null } : null,
+  };
+}
+
+/**
+ * What an MTA remembers of the mail it sent, by mailpools message id, so that a bounce it makes
+ * later is charged to the tenant (and source) of the message it returns. Bounded: the oldest
+ * entries go first.
+ */
+export interface SentMemory<T> {
+  remember(messageId: string, facts: T): void;
+  /** The facts of the message a bounce returns, when it quotes one this MTA sent. */
+  ofBounce(raw: Buffer): T | undefined;
+}
+
+export function sentMemory<T>(limit = 100_000): SentMemory<T> {
+  const sent = new Map<string, T>();
+  return {
+    remember(messageId, facts) {
+      sent.set(messageId, facts);
+      if (sent.size > limit) sent.delete(sent.keys().next().value as string);
+    },
+    ofBounce(raw) {
+      const quoted = quotedMessageId(raw);
+      return quoted ? sent.get(quoted) : undefined;
+    },
   };
 }

@@ -21,6 +21,7 @@ import {
   MESSAGE_ID_HEADER,
   readAll,
   secondsUntil,
+  sentMemory,
   sourceProblem,
   splitReply,
   startMtaSide,
@@ -136,7 +137,7 @@ export async function startMailpoolsMta(
         })
       : undefined;
   // The tenant of a bounce is the tenant of the message it reports on, when this MTA sent it.
-  const sentBy = new Map<string, { tenantId: string; clientIp: string }>();
+  const sentBy = sentMemory<{ tenantId: string; clientIp: string }>();
 
   const tenantFor = (address: string, current: Policy): string | undefined =>
     tenantOfDomain(current, domainOf(address)) ?? (settings.defaultTenant || undefined);
@@ -204,8 +205,7 @@ export async function startMailpoolsMta(
       transaction.notes.mailpools = { assignment } satisfies Notes;
       transaction.add_header(MESSAGE_ID_HEADER, assignment.messageId);
       if (assignment.rewrittenSender) transaction.mail_from = rewrittenAddress(assignment.rewrittenSender);
-      sentBy.set(assignment.messageId, { tenantId: who.tenantId, clientIp: who.clientIp });
-      if (sentBy.size > 100_000) sentBy.delete(sentBy.keys().next().value as string);
+      sentBy.remember(assignment.messageId, { tenantId: who.tenantId, clientIp: who.clientIp });
       counters.outcomes.inc({ outcome: 'queued', pool: assignment.pool });
       return { code: 'cont' };
     },
@@ -235,8 +235,7 @@ export async function startMailpoolsMta(
       // Never judged: a bounce Haraka generated, or mail another plugin queued. Judge it now.
       const raw = await readAll(hmail.data_stream());
       const sender = addressText(hmail.todo.mail_from);
-      const quoted = /^x-mailpools-message-id:\s*([0-9a-f]{32})\s*$/im.exec(raw.toString('latin1'))?.[1];
-      const original = quoted ? sentBy.get(quoted) : undefined;
+      const original = sentBy.ofBounce(raw);
       const recipients = hmail.todo.rcpt_to.map(addressText);
       const current = policy();
       const tenantId =

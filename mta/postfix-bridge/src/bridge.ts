@@ -19,6 +19,7 @@ import {
   MESSAGE_ID_HEADER,
   readAll,
   readHeaders,
+  sentMemory,
   sourceProblem,
   splitReply,
   startMtaSide,
@@ -87,7 +88,7 @@ export async function startBridge(
     closers.push(() => sasl.close());
   }
   // The tenant of a bounce is the tenant of the message it reports on, when the bridge routed it.
-  const sentBy = new Map<string, string>();
+  const sentBy = sentMemory<string>();
 
   const inject = async (port: number, from: string, to: readonly string[], raw: Buffer) => {
     const transport = nodemailer.createTransport({
@@ -204,8 +205,7 @@ export async function startBridge(
         outcomes.inc({ outcome: 'deferred', pool: decision.pool });
         throw reply('451 4.3.5 The outbound pool for this message is not configured');
       }
-      sentBy.set(decision.messageId, who.tenantId);
-      if (sentBy.size > 100_000) sentBy.delete(sentBy.keys().next().value as string);
+      sentBy.remember(decision.messageId, who.tenantId);
       outcomes.inc({
         outcome: await deliver(decision, facts.sender, facts.recipients, clean),
         pool: decision.pool,
@@ -243,9 +243,8 @@ export async function startBridge(
       }
       // Never judged: a bounce Postfix made, or mail from pickup. Judge it now.
       const current: Policy = policy();
-      const quoted = /^x-mailpools-message-id:\s*([0-9a-f]{32})\s*$/im.exec(raw.toString('latin1'))?.[1];
       const tenantId =
-        (quoted ? sentBy.get(quoted) : undefined) ??
+        sentBy.ofBounce(raw) ??
         tenantOfDomain(current, domainOf(facts.sender || facts.recipients[0] || '')) ??
         (settings.defaultTenant || undefined);
       if (!tenantId) throw reply('451 4.7.1 This message belongs to no tenant yet');
