@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSubmitter, eventFromSubmission, kafkaTransport } from '@mailpools/client';
-import { freePort, loadRuntimeConfig, progressBar } from '@mailpools/core';
+import { DECISION_CHAIN, freePort, loadRuntimeConfig, progressBar } from '@mailpools/core';
 import { startHaraka, startRecordingDestination, useLocalStack, writeHarakaInstance } from '@mailpools/stack';
 import { type ServiceProcess, scrapeMetric, startService, startTestDnsServer } from '@mailpools/testkit';
 import nodemailer, { type Transporter } from 'nodemailer';
@@ -19,7 +19,7 @@ const RATES = (process.env.BENCH_MTA_RATES ?? '50,100,200').split(',').map(Numbe
 const SECONDS = Number(process.env.BENCH_MTA_SECONDS ?? 15);
 const WARM_UP = 200;
 const USERS = 20;
-const SERVICES = ['spam-classifier', 'limit-counter', 'dns-checker', 'auth-verifier', 'pool-router'];
+const SERVICES = DECISION_CHAIN;
 const POOL_IPS = { NORMAL: '127.0.0.2', HIGH_RISK: '127.0.0.3', RELAY: '127.0.0.4' };
 const BODY =
   'Hi Bob,\r\n\r\nI had a look at the build failure from last night. The test in the parser module times out because the fixture file moved; I pushed a fix to the branch, can you review it when you have a minute?\r\n\r\nThanks,\r\nAlice\r\n';

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { TOPICS } from '@mailpools/core';
+import { DECISION_CHAIN, TOPICS } from '@mailpools/core';
 import { type OutboundMessage, type PoolAssignment, Serde } from '@mailpools/schemas';
 import { createEventProducer, readTopic } from '@mailpools/stream';
 import {
@@ -46,14 +46,7 @@ const scenario = JSON.parse(
 const T0 = Date.UTC(2026, 10, 23, 9);
 const BODY =
   'Hi Bob,\r\n\r\nI had a look at the build failure from last night. The test in the parser module times out because the fixture file moved; I pushed a fix to the branch, can you review it when you have a minute?\r\n\r\nThanks,\r\nAlice';
-const SERVICES = [
-  'spam-classifier',
-  'limit-counter',
-  'dns-checker',
-  'auth-verifier',
-  'pool-router',
-  'trace-writer',
-];
+const SERVICES = [...DECISION_CHAIN, 'trace-writer'];
 
 function sampleLike(raw: Buffer): OutboundMessage {
   return { ...sampleEvent('probe', 100, T0), tenantId: 'contoso', raw, rawSize: raw.length };

@@ -39,6 +39,12 @@ export const STAGES: readonly StageTopology[] = [
   { service: 'trace-writer', input: 'routed', outputs: [] },
 ];
 
+/** The services a message passes before its pool assignment, in order: the chain up to pool-router. */
+export const DECISION_CHAIN: readonly string[] = STAGES.slice(
+  0,
+  STAGES.findIndex((s) => s.outputs.includes('routed')) + 1,
+).map((s) => s.service);
+
 /** Topics whose latest record per key is all that matters. */
 const COMPACTED: ReadonlySet<TopicName> = new Set(['senderRestrictions']);
 
