@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createSubmitter, DecisionDeferred, eventFromSubmission, kafkaTransport } from '@mailpools/client';
 import { allTopics, topicName } from '@mailpools/core';
-import type { OutboundMessage, PoolAssignment } from '@mailpools/schemas';
+import type { OutboundMessage } from '@mailpools/schemas';
 import { stackRestart } from '@mailpools/stack';
 import { createEventProducer } from '@mailpools/stream';
-import { testConfig } from '@mailpools/testkit';
+import { sampleAssignment, testConfig } from '@mailpools/testkit';
 import { Registry } from 'prom-client';
 
 function event(id: string): OutboundMessage {
@@ -32,31 +32,6 @@ function event(id: string): OutboundMessage {
   );
 }
 
-function assignmentOf(e: OutboundMessage): PoolAssignment {
-  return {
-    messageId: e.messageId,
-    tenantId: e.tenantId,
-    eventTime: e.eventTime,
-    pool: 'NORMAL',
-    poolName: 'RegularRelayOutboundPool',
-    sourceIp: '198.51.100.1',
-    heloName: 'out.example.net',
-    reasons: ['answered by the test'],
-    trace: [],
-    policyVersion: 'test',
-    smtpReply: null,
-    notBefore: null,
-    rewrittenSender: null,
-    isNdr: false,
-    decidedAt: Date.now(),
-    submitter: e.submitter,
-    sender: e.envelopeSender,
-    fromHeader: e.fromHeader,
-    recipients: e.recipients.map((r) => r.address),
-    ndr: null,
-  };
-}
-
 test('the client library: many waiters on one reader, and a broker restart under waiting submissions', {
   timeout: 240_000,
 }, async () => {
@@ -68,7 +43,7 @@ test('the client library: many waiters on one reader, and a broker restart under
     producer.send(
       routed,
       'PoolAssignment',
-      events.map((e) => ({ key: e.messageId, value: assignmentOf(e) })),
+      events.map((e) => ({ key: e.messageId, value: sampleAssignment(e) })),
     );
   const registry = new Registry();
   const submitter = await createSubmitter({ transport: await kafkaTransport(config), registry });

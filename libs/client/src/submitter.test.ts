@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compilePolicy } from '@mailpools/policy';
 import type { OutboundMessage, PoolAssignment } from '@mailpools/schemas';
+import { sampleAssignment } from '@mailpools/testkit';
 import { Registry } from 'prom-client';
 import { eventFromSubmission } from './message.ts';
 import { createSubmitter, DecisionDeferred, type SubmitTransport } from './submitter.ts';
@@ -27,31 +28,6 @@ function event(id: string, tenantId = 'contoso'): OutboundMessage {
   return { ...base, messageId: id };
 }
 
-function assignmentFor(e: OutboundMessage): PoolAssignment {
-  return {
-    messageId: e.messageId,
-    tenantId: e.tenantId,
-    eventTime: e.eventTime,
-    pool: 'NORMAL',
-    poolName: 'RegularRelayOutboundPool',
-    sourceIp: '198.51.100.1',
-    heloName: 'out.example.net',
-    reasons: ['no rule matched'],
-    trace: [],
-    policyVersion: 'p',
-    smtpReply: null,
-    notBefore: null,
-    rewrittenSender: null,
-    isNdr: false,
-    decidedAt: 2,
-    submitter: e.submitter,
-    sender: e.envelopeSender,
-    fromHeader: e.fromHeader,
-    recipients: [],
-    ndr: null,
-  };
-}
-
 /** A pipeline in memory: what is produced is answered after `delayMs`, unless `silent` holds. */
 function fakePipeline(options: { delayMs?: number; silent?: (e: OutboundMessage) => boolean } = {}) {
   let deliver: (a: PoolAssignment) => void = () => undefined;
@@ -60,14 +36,14 @@ function fakePipeline(options: { delayMs?: number; silent?: (e: OutboundMessage)
     async produce(events) {
       produceCalls.push(events.length);
       for (const e of events)
-        if (!options.silent?.(e)) setTimeout(() => deliver(assignmentFor(e)), options.delayMs ?? 1);
+        if (!options.silent?.(e)) setTimeout(() => deliver(sampleAssignment(e)), options.delayMs ?? 1);
     },
     async follow(onAssignment) {
       deliver = onAssignment;
       return { stop: async () => undefined };
     },
   };
-  return { transport, produceCalls, answer: (e: OutboundMessage) => deliver(assignmentFor(e)) };
+  return { transport, produceCalls, answer: (e: OutboundMessage) => deliver(sampleAssignment(e)) };
 }
 
 const metric = async (registry: Registry, name: string) =>

@@ -2,7 +2,7 @@
 // fresh namespace so that every test has its own topics and consumer groups.
 import { randomUUID } from 'node:crypto';
 import { loadRuntimeConfig, type RuntimeConfig } from '@mailpools/core';
-import { type OutboundMessage, unenriched } from '@mailpools/schemas';
+import { type OutboundMessage, type PoolAssignment, unenriched } from '@mailpools/schemas';
 
 export function freshNamespace(): string {
   return `t${randomUUID().slice(0, 8)}.`;
@@ -50,5 +50,31 @@ export function sampleEvent(
     rawTruncated: false,
     rawSize: raw.length,
     ...unenriched(),
+  };
+}
+
+/** A NORMAL-pool assignment answering `event`, for tests that play the pipeline's part. */
+export function sampleAssignment(event: OutboundMessage, decidedAt = Date.now()): PoolAssignment {
+  return {
+    messageId: event.messageId,
+    tenantId: event.tenantId,
+    eventTime: event.eventTime,
+    pool: 'NORMAL',
+    poolName: 'RegularRelayOutboundPool',
+    sourceIp: '198.51.100.1',
+    heloName: 'out.example.net',
+    reasons: ['answered by the test'],
+    trace: [],
+    policyVersion: 'test',
+    smtpReply: null,
+    notBefore: null,
+    rewrittenSender: null,
+    isNdr: false,
+    decidedAt,
+    submitter: event.submitter,
+    sender: event.envelopeSender,
+    fromHeader: event.fromHeader,
+    recipients: event.recipients.map((r) => r.address),
+    ndr: null,
   };
 }
