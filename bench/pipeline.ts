@@ -1,15 +1,20 @@
-// npm run bench:pipeline — in one run on one broker: the full pipeline (spam-classifier,
-// limit-counter, dns-checker, auth-verifier, pool-router, each its own process) beside a chain of
-// as many pass-through stages (decode/encode only), on the same events. For each: events/s
-// through a backlog, then latency (first input to last output) at half that rate, and CPU
-// microseconds per event of every stage from its own metrics. Last line: one JSON object.
+// npm run bench:pipeline — in one run on one broker, exactly-once, every stage its own process:
+// a chain of five pass-through stages (the runtime's cost of a hop), then the pipeline
+// (spam-classifier → limit-counter → dns-checker → auth-verifier → pool-router). For each:
+// - capacity: events/s through a backlog, and the CPU µs per event of every stage over it;
+// - latency at 25 %, 50 % and 80 % of that capacity: from the moment an event is handed to the
+//   producer to the moment its output can be read committed at the end of the chain, and CPU
+//   per event at each rate;
+// - the first record after every stage was restarted (its partitions newly assigned): its delay
+//   per stage, against the per-stage delay of records in steady state.
+// Last line: one JSON object of the figures.
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { loadRuntimeConfig, progressBar, TOPICS } from '@mailpools/core';
+import { DECISION_CHAIN, loadRuntimeConfig, progressBar, STAGES, topicName } from '@mailpools/core';
 import type { OutboundMessage } from '@mailpools/schemas';
 import { useLocalStack } from '@mailpools/stack';
-import { createEventProducer, readTopic } from '@mailpools/stream';
+import { createEventProducer, followTopic, readTopic } from '@mailpools/stream';
 import {
   measureEventsPerSecond,
   type ServiceProcess,
@@ -21,10 +26,12 @@ import {
 } from '@mailpools/testkit';
 
 const THROUGHPUT_EVENTS = Number(process.env.BENCH_EVENTS ?? 5_000);
-const LATENCY_EVENTS = Number(process.env.BENCH_LATENCY_EVENTS ?? 1_500);
+const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 12);
+const LOADS = [0.25, 0.5, 0.8] as const;
 const WARM_UP_EVENTS = 600;
 const PARTITIONS = 3;
-const SERVICES = ['spam-classifier', 'limit-counter', 'dns-checker', 'auth-verifier', 'pool-router'];
+/** The chain's services, in pipeline order (the ones an assignment waits for). */
+const SERVICES = DECISION_CHAIN;
 const PASSTHROUGH = fileURLToPath(new URL('../test/fixtures/passthrough-stage.ts', import.meta.url));
 
 const releaseStack = await useLocalStack();
@@ -66,168 +73,316 @@ function eventAt(i: number, prefix: string): OutboundMessage {
 
 interface Chain {
   readonly label: string;
-  readonly input: string;
-  readonly output: string;
-  readonly stages: { name: string; process: ServiceProcess }[];
+  /** The input topic, then each stage's output topic, in order. */
+  readonly topics: readonly string[];
+  readonly outputSchema: 'OutboundMessage' | 'PoolAssignment';
+  readonly stages: { readonly name: string; readonly start: () => Promise<ServiceProcess> }[];
 }
 
-async function startPipeline(): Promise<Chain> {
-  const env = {
-    MAILPOOLS_NAMESPACE: namespace,
-    MAILPOOLS_PARTITIONS: String(PARTITIONS),
-    MAILPOOLS_DNS_SERVERS: `${dns.host}:${dns.port}`,
-    LOG_LEVEL: 'warn',
-  };
-  const stages = [];
-  for (const name of SERVICES) stages.push({ name, process: await startService(name, env) });
-  return {
-    label: 'pipeline',
-    input: `${namespace}${TOPICS.submitted}`,
-    output: `${namespace}${TOPICS.routed}`,
-    stages,
-  };
-}
+const pipeline: Chain = {
+  label: 'pipeline',
+  topics: [
+    topicName('submitted', namespace),
+    ...SERVICES.map((service) => {
+      const stage = STAGES.find((s) => s.service === service);
+      return topicName(stage?.outputs[0] ?? 'routed', namespace);
+    }),
+  ],
+  outputSchema: 'PoolAssignment',
+  stages: SERVICES.map((name) => ({
+    name,
+    start: () =>
+      startService(name, {
+        MAILPOOLS_NAMESPACE: namespace,
+        MAILPOOLS_PARTITIONS: String(PARTITIONS),
+        MAILPOOLS_DNS_SERVERS: `${dns.host}:${dns.port}`,
+        LOG_LEVEL: 'warn',
+      }),
+  })),
+};
 
-async function startPassthroughChain(): Promise<Chain> {
-  const topic = (i: number) => `${namespace}chain.${i}`;
-  const stages = [];
-  for (let i = 0; i < SERVICES.length; i++) {
-    const process = await startStageProcess(PASSTHROUGH, {
-      MAILPOOLS_NAMESPACE: `${namespace}pt${i}.`,
-      MAILPOOLS_PARTITIONS: String(PARTITIONS),
-      PASSTHROUGH_INPUT: topic(i),
-      PASSTHROUGH_OUTPUT: topic(i + 1),
-      LOG_LEVEL: 'warn',
-    });
-    stages.push({ name: `pass-through ${i + 1}`, process });
-  }
-  return { label: 'pass-through chain', input: topic(0), output: topic(SERVICES.length), stages };
-}
+const chainTopic = (i: number) => `${namespace}chain.${i}`;
+const passthroughChain: Chain = {
+  label: 'pass-through chain',
+  topics: Array.from({ length: SERVICES.length + 1 }, (_, i) => chainTopic(i)),
+  outputSchema: 'OutboundMessage',
+  stages: SERVICES.map((_, i) => ({
+    name: `pass-through ${i + 1}`,
+    start: () =>
+      startStageProcess(PASSTHROUGH, {
+        MAILPOOLS_NAMESPACE: `${namespace}pt${i}.`,
+        MAILPOOLS_PARTITIONS: String(PARTITIONS),
+        PASSTHROUGH_INPUT: chainTopic(i),
+        PASSTHROUGH_OUTPUT: chainTopic(i + 1),
+        LOG_LEVEL: 'warn',
+      }),
+  })),
+};
 
 const producer = await createEventProducer(config);
-async function produce(topic: string, events: OutboundMessage[], ratePerS?: number): Promise<void> {
-  const chunk = ratePerS ? Math.max(1, Math.round(ratePerS / 20)) : 500;
-  for (let sent = 0; sent < events.length; sent += chunk) {
-    const started = Date.now();
-    const slice = events.slice(sent, sent + chunk);
+/** When each event was handed to the producer (performance.now()), by message id. */
+const sentAt = new Map<string, number>();
+
+async function produce(topic: string, events: OutboundMessage[]): Promise<void> {
+  for (let sent = 0; sent < events.length; sent += 500) {
+    const slice = events.slice(sent, sent + 500);
     await producer.send(
       topic,
       'OutboundMessage',
       slice.map((e) => ({ key: e.messageId, value: e })),
     );
-    if (ratePerS)
-      await new Promise((r) =>
-        setTimeout(r, Math.max(0, (slice.length / ratePerS) * 1000 - (Date.now() - started))),
-      );
   }
 }
 
-const cpuSeconds = (stage: ServiceProcess) => scrapeMetric(stage.port, 'mailpools_process_cpu_seconds_total');
-const processed = (stage: ServiceProcess) =>
-  scrapeMetric(stage.port, 'mailpools_stage_records_processed_total');
+/** Sends events at a steady rate, in ticks of 10 ms, noting each one's send time. */
+async function producePaced(topic: string, events: OutboundMessage[], ratePerS: number): Promise<void> {
+  const started = performance.now();
+  let sent = 0;
+  while (sent < events.length) {
+    const due = Math.min(events.length, Math.floor(((performance.now() - started) / 1000) * ratePerS) + 1);
+    if (due > sent) {
+      const slice = events.slice(sent, due);
+      const now = performance.now();
+      for (const e of slice) sentAt.set(e.messageId, now);
+      await producer.send(
+        topic,
+        'OutboundMessage',
+        slice.map((e) => ({ key: e.messageId, value: e })),
+      );
+      sent = due;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
-interface Measured {
+/** Reads the chain's output live (read_committed): when each message id became readable there. */
+async function followOutput(chain: Chain) {
+  const arrived = new Map<string, number>();
+  const follower = await followTopic<{ messageId: string }>(config, {
+    topic: chain.topics[chain.topics.length - 1] as string,
+    schema: chain.outputSchema,
+    onRecord: (value) => arrived.set(value.messageId, performance.now()),
+  });
+  await follower.ready;
+  return {
+    arrived,
+    /** Resolves once every id has arrived at the end of the chain. */
+    async waitFor(ids: readonly string[], timeoutMs = 600_000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (ids.some((id) => !arrived.has(id))) {
+        if (Date.now() > deadline) throw new Error(`${chain.label}: events did not arrive in time`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    stop: () => follower.stop(),
+  };
+}
+
+/**
+ * Each stage's delay per event, from the record timestamps (set by each stage's producer) on its
+ * input and its output topic; read after the run, so that no live reader competes for the cores.
+ */
+async function stageDelayReader(chain: Chain, stages: readonly string[], total: number) {
+  const timestamps = await Promise.all(
+    chain.topics.map(async (topic) => {
+      const records = await readTopic(config, { topic, count: total, timeoutMs: 300_000 });
+      return new Map(records.map((r) => [r.key ?? '', r.timestamp]));
+    }),
+  );
+  return (ids: readonly string[]) =>
+    Object.fromEntries(
+      stages.map((name, i) => [
+        name,
+        round1(
+          median(ids.map((id) => (timestamps[i + 1]?.get(id) ?? Number.NaN) - (timestamps[i]?.get(id) ?? 0))),
+        ),
+      ]),
+    );
+}
+
+const percentile = (sorted: readonly number[], p: number) =>
+  sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number);
+const median = (values: readonly number[]) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
+const round1 = (n: number) => Math.round(n * 10) / 10;
+
+interface AtLoad {
+  load: number;
   events_per_s: number;
   p50_ms: number;
   p99_ms: number;
+  cpu_us_per_event_total: number;
+  /** Median delay per stage, from readable on its input to readable on its output. */
+  stage_p50_ms: Record<string, number>;
+}
+
+interface Measured {
+  capacity_events_per_s: number;
   cpu_us_per_event: Record<string, number>;
+  cpu_us_per_event_total: number;
+  loads: AtLoad[];
+  steady_stage_ms: Record<string, number>;
+  first_record_stage_ms: Record<string, number>;
+  first_record_extra_ms_per_stage_max: number;
+  first_record_end_to_end_ms: number;
 }
 
 async function measure(chain: Chain, prefix: string): Promise<Measured> {
-  const last = chain.stages[chain.stages.length - 1]?.process as ServiceProcess;
-  // Warm-up, not measured: every stage joins, fences each partition's transactional id and
-  // re-reads its committed offset (a second per partition), and the JIT warms. Steady state is
-  // what the ratio compares.
-  const warmUp = Array.from({ length: WARM_UP_EVENTS }, (_, i) => eventAt(i, `${prefix}w`));
-  await produce(chain.input, warmUp);
-  await measureEventsPerSecond(`${chain.label} (warm-up)`, WARM_UP_EVENTS, () => processed(last), 100);
-  const cpuBefore = await Promise.all(chain.stages.map((s) => cpuSeconds(s.process)));
-  const backlog = Array.from({ length: THROUGHPUT_EVENTS }, (_, i) => eventAt(i, `${prefix}t`));
-  await produce(chain.input, backlog);
-  const rate = await measureEventsPerSecond(
+  let stages: { name: string; process: ServiceProcess }[] = [];
+  for (const stage of chain.stages) stages.push({ name: stage.name, process: await stage.start() });
+  const input = chain.topics[0] as string;
+  const cpuOf = () =>
+    Promise.all(stages.map((s) => scrapeMetric(s.process.port, 'mailpools_process_cpu_seconds_total')));
+  const processedByLast = () =>
+    scrapeMetric(stages[stages.length - 1]?.process.port ?? 0, 'mailpools_stage_records_processed_total');
+  const cpuPerEvent = (before: number[], after: number[], events: number) =>
+    Object.fromEntries(
+      stages.map((s, i) => [s.name, Math.round((((after[i] ?? 0) - (before[i] ?? 0)) * 1e6) / events)]),
+    );
+  const sum = (values: Record<string, number>) => Object.values(values).reduce((a, b) => a + b, 0);
+  let n = 0;
+  const next = (count: number, tag: string) =>
+    Array.from({ length: count }, () => eventAt(n++, `${prefix}${tag}`));
+
+  // Warm-up, not measured: every stage joins, fences its partitions and warms its JIT.
+  await produce(input, next(WARM_UP_EVENTS, 'w'));
+  await measureEventsPerSecond(`${chain.label} (warm-up)`, WARM_UP_EVENTS, processedByLast, 100);
+
+  // Capacity: a backlog, from the first to the last event out of the last stage.
+  const cpuBefore = await cpuOf();
+  await produce(input, next(THROUGHPUT_EVENTS, 't'));
+  const capacity = await measureEventsPerSecond(
     chain.label,
     THROUGHPUT_EVENTS,
-    async () => (await processed(last)) - WARM_UP_EVENTS,
+    async () => (await processedByLast()) - WARM_UP_EVENTS,
     100,
   );
-  const cpuAfter = await Promise.all(chain.stages.map((s) => cpuSeconds(s.process)));
-  const cpu: Record<string, number> = {};
-  chain.stages.forEach((s, i) => {
-    cpu[s.name] = Math.round((((cpuAfter[i] ?? 0) - (cpuBefore[i] ?? 0)) * 1e6) / THROUGHPUT_EVENTS);
-  });
-  // Latency at half the throughput: the input's produce time to the output's, per event.
-  const paced = Array.from({ length: LATENCY_EVENTS }, (_, i) =>
-    eventAt(THROUGHPUT_EVENTS + i, `${prefix}l`),
+  const cpu = cpuPerEvent(cpuBefore, await cpuOf(), THROUGHPUT_EVENTS);
+
+  const follower = await followOutput(chain);
+  const end = follower.arrived;
+  // Not measured: the reader has just joined and every stage has been idle since the backlog.
+  const settle = next(Math.round(capacity * 0.25 * 3), 'settle');
+  await producePaced(input, settle, capacity * 0.25);
+  await follower.waitFor(settle.map((e) => e.messageId));
+  const loads: (AtLoad & { ids: string[] })[] = [];
+  for (const load of LOADS) {
+    const rate = capacity * load;
+    const events = next(Math.max(200, Math.round(rate * PACED_SECONDS)), `l${load}-`);
+    const progress = progressBar(
+      `${chain.label}: ${Math.round(rate)} events/s (${load * 100} %)`,
+      events.length,
+    );
+    const before = await cpuOf();
+    await producePaced(input, events, rate);
+    await follower.waitFor(events.map((e) => e.messageId));
+    progress.finish(events.length);
+    const latencies = events
+      .map((e) => (end.get(e.messageId) ?? 0) - (sentAt.get(e.messageId) ?? 0))
+      .sort((a, b) => a - b);
+    loads.push({
+      load,
+      events_per_s: Math.round(rate),
+      p50_ms: round1(percentile(latencies, 0.5)),
+      p99_ms: round1(percentile(latencies, 0.99)),
+      cpu_us_per_event_total: sum(cpuPerEvent(before, await cpuOf(), events.length)),
+      stage_p50_ms: {},
+      ids: events.map((e) => e.messageId),
+    });
+  }
+  const slow = next(20, 's');
+  await producePaced(input, slow, 20);
+  await follower.waitFor(slow.map((e) => e.messageId));
+
+  // The first records after a restart of every stage: each one's partitions are newly assigned.
+  await Promise.all(stages.map((s) => s.process.stop()));
+  stages = await Promise.all(chain.stages.map(async (s) => ({ name: s.name, process: await s.start() })));
+  const first = next(2 * PARTITIONS, 'f');
+  const firstSent = performance.now();
+  await producer.send(
+    input,
+    'OutboundMessage',
+    first.map((e) => ({ key: e.messageId, value: e })),
   );
-  const progress = progressBar(`${chain.label}: latency at ${Math.round(rate / 2)} events/s`, LATENCY_EVENTS);
-  await produce(chain.input, paced, rate / 2);
-  progress.finish(LATENCY_EVENTS);
-  const total = WARM_UP_EVENTS + THROUGHPUT_EVENTS + LATENCY_EVENTS;
-  const [inputs, outputs] = await Promise.all([
-    readTopic(config, { topic: chain.input, count: total, timeoutMs: 600_000 }),
-    readTopic(config, { topic: chain.output, count: total, timeoutMs: 600_000 }),
-  ]);
-  const sentAt = new Map(inputs.map((r) => [r.key, r.timestamp]));
-  const latencies = outputs
-    .filter((r) => r.key?.startsWith(`${prefix}l`))
-    .map((r) => r.timestamp - (sentAt.get(r.key) ?? r.timestamp))
-    .sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  return { events_per_s: Math.round(rate), p50_ms: pct(0.5), p99_ms: pct(0.99), cpu_us_per_event: cpu };
+  const firstIds = first.map((e) => e.messageId);
+  await follower.waitFor(firstIds);
+  const firstEndToEnd = median(firstIds.map((id) => (end.get(id) ?? 0) - firstSent));
+  await follower.stop();
+  await Promise.all(stages.map((s) => s.process.stop()));
+
+  const stageDelays = await stageDelayReader(
+    chain,
+    stages.map((s) => s.name),
+    n,
+  );
+  for (const l of loads) l.stage_p50_ms = stageDelays(l.ids);
+  const steady = stageDelays(slow.map((e) => e.messageId));
+  const firstStages = stageDelays(firstIds);
+  return {
+    capacity_events_per_s: Math.round(capacity),
+    cpu_us_per_event: cpu,
+    cpu_us_per_event_total: sum(cpu),
+    loads: loads.map(({ ids: _ids, ...l }) => l),
+    steady_stage_ms: steady,
+    first_record_stage_ms: firstStages,
+    first_record_extra_ms_per_stage_max: round1(
+      Math.max(...Object.keys(firstStages).map((k) => (firstStages[k] ?? 0) - (steady[k] ?? 0))),
+    ),
+    first_record_end_to_end_ms: round1(firstEndToEnd),
+  };
 }
 
 await producer.ensureTopics(
-  Array.from({ length: SERVICES.length + 1 }, (_, i) => ({
-    topic: `${namespace}chain.${i}`,
-    partitions: PARTITIONS,
-    compacted: false,
-  })),
+  passthroughChain.topics.map((topic) => ({ topic, partitions: PARTITIONS, compacted: false })),
 );
+// BENCH_CHAINS=pipeline (or passthrough) measures one chain only, for a quicker look.
+const only = process.env.BENCH_CHAINS;
 const results: Record<string, Measured> = {};
-for (const start of [startPassthroughChain, startPipeline]) {
-  const chain = await start();
-  try {
-    results[chain.label] = await measure(chain, chain.label === 'pipeline' ? 'p' : 'c');
-  } finally {
-    for (const stage of chain.stages) await stage.process.stop();
-  }
-}
+if (!only || only === 'passthrough') results.passthrough = await measure(passthroughChain, 'c');
+if (!only || only === 'pipeline') results.pipeline = await measure(pipeline, 'p');
 await producer.close();
 await dns.close();
 
-const pipeline = results.pipeline as Measured;
-const chain = results['pass-through chain'] as Measured;
-const ratio = pipeline.events_per_s / chain.events_per_s;
 console.log(
-  `machine: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB; node ${process.version}; Kafka, Redis and ${SERVICES.length} stage processes share them`,
+  `machine: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? ''}; node ${process.version}; Kafka, Redis and ${SERVICES.length} stage processes share them`,
 );
-console.log('| chain | events/s | vs pass-through chain | p50 ms | p99 ms |');
-console.log('|---|---:|---:|---:|---:|');
-console.log(
-  `| pass-through chain (${SERVICES.length} stages) | ${chain.events_per_s} | 1.00 | ${chain.p50_ms} | ${chain.p99_ms} |`,
-);
-console.log(
-  `| pipeline | ${pipeline.events_per_s} | ${ratio.toFixed(2)} | ${pipeline.p50_ms} | ${pipeline.p99_ms} |`,
-);
-console.log('| stage | CPU µs per event |');
-console.log('|---|---:|');
-for (const [stage, us] of Object.entries({ ...chain.cpu_us_per_event, ...pipeline.cpu_us_per_event }))
-  console.log(`| ${stage} | ${us} |`);
+for (const [label, m] of Object.entries(results)) {
+  console.log(`\n${label}: capacity ${m.capacity_events_per_s} events/s`);
+  console.log('| load | events/s | p50 ms | p99 ms | stage CPU µs per event | p50 ms per stage |');
+  console.log('|---:|---:|---:|---:|---:|---|');
+  for (const l of m.loads)
+    console.log(
+      `| ${l.load * 100} % | ${l.events_per_s} | ${l.p50_ms} | ${l.p99_ms} | ${l.cpu_us_per_event_total} | ${Object.values(l.stage_p50_ms).join(' · ')} |`,
+    );
+  console.log('| stage | CPU µs per event at capacity | steady delay ms | first record after restart ms |');
+  console.log('|---|---:|---:|---:|');
+  for (const stage of Object.keys(m.cpu_us_per_event))
+    console.log(
+      `| ${stage} | ${m.cpu_us_per_event[stage]} | ${m.steady_stage_ms[stage]} | ${m.first_record_stage_ms[stage]} |`,
+    );
+  console.log(
+    `| total | ${m.cpu_us_per_event_total} | | end to end ${m.first_record_end_to_end_ms} (worst stage +${m.first_record_extra_ms_per_stage_max}) |`,
+  );
+}
 await releaseStack();
-console.log(
-  JSON.stringify({
-    events: THROUGHPUT_EVENTS,
-    pipeline_events_per_s: pipeline.events_per_s,
-    passthrough_chain_events_per_s: chain.events_per_s,
-    ratio_vs_passthrough: Number(ratio.toFixed(3)),
-    pipeline_p50_ms: pipeline.p50_ms,
-    pipeline_p99_ms: pipeline.p99_ms,
-    passthrough_p50_ms: chain.p50_ms,
-    passthrough_p99_ms: chain.p99_ms,
-    cpu_us_per_event: Object.fromEntries(
-      Object.entries(pipeline.cpu_us_per_event).map(([k, v]) => [k.replace(/-/g, '_'), v]),
-    ),
-    passthrough_cpu_us_per_event: Object.values(chain.cpu_us_per_event),
-  }),
-);
+const snake = (record: Record<string, number>) =>
+  Object.fromEntries(Object.entries(record).map(([k, v]) => [k.replace(/[- ]/g, '_'), v]));
+const figures = (m: Measured) => ({
+  capacity_events_per_s: m.capacity_events_per_s,
+  ...Object.fromEntries(
+    m.loads.flatMap((l) => [
+      [`p50_ms_at_${l.load * 100}pct`, l.p50_ms],
+      [`p99_ms_at_${l.load * 100}pct`, l.p99_ms],
+      [`cpu_us_per_event_at_${l.load * 100}pct`, l.cpu_us_per_event_total],
+    ]),
+  ),
+  cpu_us_per_event_total: m.cpu_us_per_event_total,
+  cpu_us_per_event: snake(m.cpu_us_per_event),
+  first_record_extra_ms_per_stage_max: m.first_record_extra_ms_per_stage_max,
+  first_record_end_to_end_ms: m.first_record_end_to_end_ms,
+});
+console.log(JSON.stringify(Object.fromEntries(Object.entries(results).map(([k, m]) => [k, figures(m)]))));
 process.exit(0);

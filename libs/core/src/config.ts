@@ -38,6 +38,9 @@ export interface RuntimeConfig {
   /** Largest raw RFC 5322 message the producer library puts into an event. */
   readonly maxRawBytes: number;
   readonly fetchMaxBytesPerPartition: number;
+  /** The broker answers a fetch once this many bytes are ready, or after fetchMaxWaitMs. */
+  readonly fetchMinBytes: number;
+  readonly fetchMaxWaitMs: number;
   /** Partitions of one input topic processed at once by one process. */
   readonly partitionsConcurrently: number;
   readonly retryInitialMs: number;
@@ -108,6 +111,18 @@ export const RUNTIME_SETTINGS = defineSettings('every service', {
     doc: 'Largest fetch per partition: the batch size.',
     min: 1024,
     max: 64 * 1024 * 1024,
+  },
+  MAILPOOLS_FETCH_MIN_BYTES: {
+    default: '1',
+    doc: 'The broker holds a fetch until this many bytes are ready (or `MAILPOOLS_FETCH_MAX_WAIT_MS` passed): more than 1 trades latency for larger batches, fewer transactions.',
+    min: 1,
+    max: 64 * 1024 * 1024,
+  },
+  MAILPOOLS_FETCH_MAX_WAIT_MS: {
+    default: '5000',
+    doc: 'Longest the broker holds a fetch that has fewer than `MAILPOOLS_FETCH_MIN_BYTES` ready.',
+    min: 0,
+    max: 60_000,
   },
   MAILPOOLS_PARTITIONS_CONCURRENTLY: {
     default: '3',
@@ -242,6 +257,8 @@ export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
     logLevel,
     maxRawBytes: integer(env, 'MAILPOOLS_MAX_RAW_BYTES'),
     fetchMaxBytesPerPartition: integer(env, 'MAILPOOLS_FETCH_MAX_BYTES_PER_PARTITION'),
+    fetchMinBytes: integer(env, 'MAILPOOLS_FETCH_MIN_BYTES'),
+    fetchMaxWaitMs: integer(env, 'MAILPOOLS_FETCH_MAX_WAIT_MS'),
     partitionsConcurrently: integer(env, 'MAILPOOLS_PARTITIONS_CONCURRENTLY'),
     retryInitialMs,
     retryMaxMs,

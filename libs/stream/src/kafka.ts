@@ -4,6 +4,7 @@ import { type Socket, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type Logger, MailpoolsError, type RuntimeConfig, type TopicSpec } from '@mailpools/core';
 import {
+  type Admin,
   type ISocketFactory,
   type ITopicConfig,
   Kafka,
@@ -15,6 +16,10 @@ import {
 // mailpools never used kafkajs's legacy partitioner, so its migration warning does not apply.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
+// patches/kafkajs+2.2.4.patch changes kafkajs in three places: OffsetFetch v7 with require_stable
+// (KIP-447) for committedOffset below; a second's cache of coordinator look-ups, which took four
+// FindCoordinator round trips out of every transaction; and the request-queue timer below.
+//
 // kafkajs 2.2.4's request queue schedules a timer with a negative delay, which Node clamps to 1 ms
 // and reports as TimeoutNegativeWarning. With nothing pending that timer rescheduled itself
 // forever, on every connection: patches/kafkajs+2.2.4.patch stops it (an idle producer's process
@@ -127,47 +132,39 @@ export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[]): P
 
 const TOPIC_SETUP_ATTEMPTS = 10;
 
-/** The offset a consumer group will resume a partition from (-1 when nothing was committed). */
+/**
+ * The offset a consumer group will resume a partition from (-1 when nothing was committed), read
+ * stable (OffsetFetch v7 `require_stable`, KIP-447, added to kafkajs by patches/): while a
+ * transaction that commits offsets for the partition is still open, the group coordinator
+ * answers UNSTABLE_OFFSET_COMMIT instead of the older offset, and the read is tried again. Called
+ * right after fencing the partition's transactional id, when no transaction can open any more,
+ * so the answer settles within a few milliseconds; a plain read could still see the offset from
+ * before the previous holder's last commit (the chaos run caught that).
+ */
 export async function committedOffset(
-  kafka: Kafka,
+  admin: Admin,
   groupId: string,
   topic: string,
   partition: number,
 ): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const read = async () => {
-      const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      const [result] = await admin.fetchOffsets({ groupId, topics: [topic], requireStable: true });
       const entry = result?.partitions.find((p) => p.partition === partition);
       return entry ? Number(entry.offset) : -1;
-    };
-    // Called right after fencing the partition's transactional id: the previous holder's last
-    // transaction is settled, but the group coordinator may apply its offsets a moment later, and
-    // kafkajs cannot ask for stable offsets (OffsetFetch v7, KIP-447). Nobody else can commit
-    // now, so read until the answer has not changed for a second (the chaos run caught stale reads).
-    let offset = await read();
-    let unchangedSince = Date.now();
-    for (
-      let attempt = 0;
-      attempt < STABLE_OFFSET_READS && Date.now() - unchangedSince < STABLE_OFFSET_MS;
-      attempt++
-    ) {
-      await new Promise((r) => setTimeout(r, STABLE_OFFSET_MS / 4));
-      const again = await read();
-      if (again !== offset) {
-        offset = again;
-        unchangedSince = Date.now();
-      }
+    } catch (error) {
+      // Called after fencing, only a transaction of another transactional id can still be open
+      // here, and its coordinator aborts it within its transaction timeout: the wait is bounded.
+      if ((error as { type?: string }).type !== 'UNSTABLE_OFFSET_COMMIT') throw error;
+      await new Promise((r) => setTimeout(r, wait));
     }
-    return offset;
-  } finally {
-    await admin.disconnect();
   }
 }
 
-const STABLE_OFFSET_READS = 40;
-const STABLE_OFFSET_MS = 1_000;
+/** The admin client committedOffset reads through; one per stage, connected at its start. */
+export function offsetReader(kafka: Kafka): Admin {
+  return kafka.admin();
+}
 
 /** True when trying the same work again later can succeed. */
 /**

@@ -23,7 +23,7 @@ import {
 import { type OutboundMessage, type RecordName, Serde } from '@mailpools/schemas';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from 'kafkajs';
 import { type HealthServer, startHealthServer } from './http.ts';
-import { committedOffset, createKafka, ensureTopics, isFenced, isRetriable } from './kafka.ts';
+import { committedOffset, createKafka, ensureTopics, isFenced, isRetriable, offsetReader } from './kafka.ts';
 import { createStageMetrics, type StageMetrics } from './metrics.ts';
 
 export interface InputRecord<T> {
@@ -143,7 +143,8 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     allowAutoTopicCreation: false,
     maxBytesPerPartition: config.fetchMaxBytesPerPartition,
     maxBytes: Math.max(config.fetchMaxBytesPerPartition * 4, 10 * 1024 * 1024),
-    maxWaitTimeInMs: Number(process.env.EXPERIMENT_MAX_WAIT ?? 5000),
+    minBytes: config.fetchMinBytes,
+    maxWaitTimeInMs: config.fetchMaxWaitMs,
     sessionTimeout: config.sessionTimeoutMs,
     heartbeatInterval: Math.floor(config.sessionTimeoutMs / 10),
   });
@@ -154,6 +155,7 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     topics.push({ topic: input.topic, partitions: config.partitions, compacted: false });
 
   let sharedProducer: Producer | undefined; // at-least-once
+  const offsets = offsetReader(kafka); // exactly-once: connected once, read after every fencing
   const partitionProducers = new Map<number, Promise<Producer>>(); // exactly-once
   /** Committed offset read after this process fenced the partition's transactional id. */
   const fencedAt = new Map<number, number>();
@@ -192,7 +194,7 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     let pending = fencing.get(partition);
     if (!pending) {
       const started = producerFor(partition).then(() =>
-        committedOffset(kafka, groupId, input.topic, partition),
+        committedOffset(offsets, groupId, input.topic, partition),
       );
       started.catch(() => {
         if (fencing.get(partition) === started) fencing.delete(partition);
@@ -470,7 +472,11 @@ export function createStage<T>(options: StageOptions<T>): Stage {
         logger.info({ port: health.port }, 'serving /metrics, /healthz, /readyz');
       }
       await ensureTopics(kafka, topics);
-      if (!transactional) {
+      if (transactional) {
+        await offsets.connect();
+        // Looks up the group coordinator and the topic's partitions now, not on the first assignment.
+        await committedOffset(offsets, groupId, input.topic, 0);
+      } else {
         sharedProducer = kafka.producer({
           idempotent: true,
           maxInFlightRequests: 1,
@@ -517,6 +523,7 @@ export function createStage<T>(options: StageOptions<T>): Stage {
       await consumer.disconnect(); // waits for the batch in hand to finish and commit
       await Promise.all([...partitionProducers.keys()].map((p) => dropProducer(p)));
       await sharedProducer?.disconnect();
+      if (transactional) await offsets.disconnect();
       await health?.close();
       logger.info('stage stopped');
     },
