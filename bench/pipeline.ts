@@ -139,7 +139,12 @@ async function producePaced(topic: string, events: OutboundMessage[], ratePerS: 
   const started = performance.now();
   let sent = 0;
   while (sent < events.length) {
-    const due = Math.min(events.length, Math.floor(((performance.now() - started) / 1000) * ratePerS) + 1);
+    // At most 300 a request: a producer that fell behind must not exceed the broker's 1 MiB.
+    const due = Math.min(
+      events.length,
+      sent + 300,
+      Math.floor(((performance.now() - started) / 1000) * ratePerS) + 1,
+    );
     if (due > sent) {
       const slice = events.slice(sent, due);
       const now = performance.now();

@@ -5,8 +5,8 @@
 // cannot fence zombies by consumer-group generation (KIP-447), so every input partition gets its
 // own transactional id (`<group>.<topic>.<partition>`): whoever initialises that id last owns
 // the partition, and every earlier holder is fenced. After fencing, the committed offset is
-// read again and records below it are skipped, so a batch a zombie already committed is never
-// produced twice, with any number of replicas.
+// read again, stable (committedOffset), and records below it are skipped, so a batch a zombie
+// already committed is never produced twice, with any number of replicas.
 //
 // At-least-once produces with an idempotent producer, then commits the offsets.
 import { randomUUID } from 'node:crypto';
@@ -187,8 +187,8 @@ export function createStage<T>(options: StageOptions<T>): Stage {
 
   /**
    * Fences the partition's transactional id, then reads its committed offset — once per
-   * assignment. The stable read takes a second or more, so it starts when the partition is
-   * assigned, not when its first record arrives.
+   * assignment. Fencing (a new producer's InitProducerId) takes tens of milliseconds, so it
+   * starts when the partition is assigned, not when its first record arrives.
    */
   function fenceAndRead(partition: number): Promise<number> {
     let pending = fencing.get(partition);
