@@ -147,19 +147,24 @@ export async function committedOffset(
   topic: string,
   partition: number,
 ): Promise<number> {
-  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+  const deadline = Date.now() + OFFSET_READ_TIMEOUT_MS;
+  for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
     try {
       const [result] = await admin.fetchOffsets({ groupId, topics: [topic], requireStable: true });
       const entry = result?.partitions.find((p) => p.partition === partition);
       return entry ? Number(entry.offset) : -1;
     } catch (error) {
-      // Called after fencing, only a transaction of another transactional id can still be open
-      // here, and its coordinator aborts it within its transaction timeout: the wait is bounded.
-      if ((error as { type?: string }).type !== 'UNSTABLE_OFFSET_COMMIT') throw error;
+      // UNSTABLE_OFFSET_COMMIT: after fencing, only a transaction of another transactional id can
+      // still be open here, and its coordinator aborts it within its transaction timeout. The
+      // other retriable answers (a coordinator loading or moved) pass within seconds.
+      if (!isRetriable(error) || Date.now() > deadline) throw error;
       await new Promise((r) => setTimeout(r, wait));
     }
   }
 }
+
+/** The producers' transaction timeout: no open transaction outlives it. */
+const OFFSET_READ_TIMEOUT_MS = 60_000;
 
 /** The admin client committedOffset reads through; one per stage, connected at its start. */
 export function offsetReader(kafka: Kafka): Admin {

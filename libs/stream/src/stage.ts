@@ -474,8 +474,9 @@ export function createStage<T>(options: StageOptions<T>): Stage {
       await ensureTopics(kafka, topics);
       if (transactional) {
         await offsets.connect();
-        // Looks up the group coordinator and the topic's partitions now, not on the first assignment.
-        await committedOffset(offsets, groupId, input.topic, 0);
+        // Looks up the group coordinator and the topic's partitions now, not on the first
+        // assignment; a broker still loading its coordinators only leaves that to the first read.
+        await committedOffset(offsets, groupId, input.topic, 0).catch(() => undefined);
       } else {
         sharedProducer = kafka.producer({
           idempotent: true,
