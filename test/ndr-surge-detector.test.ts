@@ -36,8 +36,11 @@ function assignment(id: string, at: number, ndr: PoolAssignment['ndr']): PoolAss
   };
 }
 
+// Backscatter (bounces of mail the platform never sent) carries the mix of answers a forged
+// campaign meets: unknown users, spam and DMARC rejections, full mailboxes.
+const BACKSCATTER = ['5.1.1', '5.7.1', '5.2.2', '5.7.26'];
 const bounce = (i: number, originalKnown: boolean) => ({
-  status: originalKnown ? '5.2.2' : '5.1.1',
+  status: originalKnown ? '5.2.2' : (BACKSCATTER[i % BACKSCATTER.length] as string),
   finalRecipient: `user${i}@dest${i % 40}.test`,
   finalRecipientDomain: `dest${i % 40}.test`,
   remoteMta: null,

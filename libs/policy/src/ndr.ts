@@ -27,7 +27,7 @@ export const NDR_DEFAULTS: NdrSurgePolicy = {
   startWindowsMinutes: [1, 2, 3],
   startFactor: 4,
   startMinimum: 4,
-  startProbability: 3e-5,
+  startProbability: 5e-6,
   endWindowMinutes: 5,
   endFactor: 1.5,
   baselineDays: 7,

@@ -61,6 +61,10 @@ export interface Traffic {
   /** NDRs of one minute, in time order. */
   minute(index: number): NdrFact[];
   readonly minutes: number;
+  /** The tenant's normal NDRs a minute at that moment (what a perfect baseline would know). */
+  expectedPerMinute(tenantId: string, atMs: number): number;
+  /** The NDRs a minute a surge adds on top at its start. */
+  extraPerMinute(surge: InjectedSurge): number;
 }
 
 export function generateTraffic(options: TrafficOptions): Traffic {
@@ -147,10 +151,15 @@ export function generateTraffic(options: TrafficOptions): Traffic {
   for (const surge of surges)
     surgesByTenant.set(surge.tenantId, [...(surgesByTenant.get(surge.tenantId) ?? []), surge]);
 
+  const perMinuteOf = (tenantId: string) => tenants.find((t) => t.id === tenantId)?.perMinute ?? 0;
   return {
     tenants,
     surges,
     minutes,
+    expectedPerMinute: (tenantId, atMs) => perMinuteOf(tenantId) * rhythm(atMs),
+    // (strength - 1) × the tenant's rate then, at least 3: see minute() below.
+    extraPerMinute: (surge) =>
+      Math.max(3, (surge.strength - 1) * perMinuteOf(surge.tenantId) * rhythm(surge.start)),
     minute(index) {
       const minuteStart = options.start + index * MINUTE;
       const facts: NdrFact[] = [];

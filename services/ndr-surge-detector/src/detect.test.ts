@@ -9,6 +9,7 @@ import {
   evaluate,
   likelyCause,
   type NdrFact,
+  type NormalProfile,
   poissonTail,
 } from './detect.ts';
 import { MemoryNdrStore } from './stores.ts';
@@ -29,7 +30,18 @@ const window = (fill: (w: ReturnType<typeof emptyWindow>) => void) => {
   return w;
 };
 
-for (const [cause, w] of [
+// The scope's day before: 200 NDRs, a third unknown users, most mail through the submission
+// service, spread over its usual senders.
+const NORMAL: NormalProfile = {
+  total: 200,
+  unknownUser: 70,
+  policyReject: 25,
+  unknownOriginal: 10,
+  senders: { 'ann@c.test': 60, 'bob@c.test': 50, 'cy@c.test': 40, 'dee@c.test': 30, 'eve@c.test': 20 },
+  sources: { submission: 150, 'connector-a': 50 },
+};
+
+for (const [cause, w, normal, why] of [
   [
     'DIRECTORY_HARVEST',
     window((w) =>
@@ -38,9 +50,29 @@ for (const [cause, w] of [
         unknownUser: 90,
         unknownOriginal: 95,
         distinctRecipients: 98,
-        recipientDomains: new Map([['contoso.test', 92]]),
+        recipientDomains: new Map([
+          ['contoso.test', 40],
+          ['fabrikam.test', 30],
+          ['litware.test', 30],
+        ]),
       }),
     ),
+    NORMAL,
+    'unknown users at three domains',
+  ],
+  [
+    'DIRECTORY_HARVEST',
+    window((w) =>
+      Object.assign(w, {
+        total: 100,
+        unknownUser: 88,
+        distinctRecipients: 100,
+        senders: new Map([['bob@c.test', 95]]),
+        sources: new Map([['submission', 95]]),
+      }),
+    ),
+    NORMAL,
+    'probes the platform sent from one account',
   ],
   [
     'SPOOFING',
@@ -53,10 +85,39 @@ for (const [cause, w] of [
         recipientDomains: new Map([['a.test', 5]]),
       }),
     ),
+    NORMAL,
+    'bounces of mail the platform did not send',
   ],
   [
     'ROGUE_SERVER',
-    window((w) => Object.assign(w, { total: 100, unknownOriginal: 5, sources: new Map([['onprem-7', 80]]) })),
+    window((w) =>
+      Object.assign(w, {
+        total: 100,
+        unknownOriginal: 5,
+        unknownUser: 35,
+        sources: new Map([['onprem-7', 80]]),
+      }),
+    ),
+    NORMAL,
+    'a source the scope hardly used',
+  ],
+  [
+    'UNKNOWN',
+    window((w) =>
+      Object.assign(w, {
+        total: 100,
+        unknownOriginal: 5,
+        unknownUser: 35,
+        sources: new Map([['submission', 78]]),
+        senders: new Map([
+          ['ann@c.test', 30],
+          ['bob@c.test', 25],
+          ['cy@c.test', 20],
+        ]),
+      }),
+    ),
+    NORMAL,
+    'the usual source and senders, at their usual shares',
   ],
   [
     'SPAM_ATTACK',
@@ -64,24 +125,32 @@ for (const [cause, w] of [
       Object.assign(w, {
         total: 100,
         policyReject: 70,
+        unknownUser: 20,
         senders: new Map([
-          ['a@c.test', 40],
-          ['b@c.test', 30],
+          ['mallory@c.test', 40],
+          ['eve@c.test', 30],
         ]),
+        sources: new Map([['submission', 75]]),
       }),
     ),
+    NORMAL,
+    'rejections as spam of two senders beyond their share',
   ],
   [
     'UNKNOWN',
-    window((w) =>
-      Object.assign(w, { total: 100, unknownOriginal: 10, unknownUser: 30, distinctRecipients: 90 }),
-    ),
+    window((w) => Object.assign(w, { total: 100, unknownUser: 30, sources: new Map([['onprem-7', 80]]) })),
+    undefined,
+    'no day before to know the usual sources by',
   ],
 ] as const) {
-  test(`a window like this is named ${cause}, with its evidence`, () => {
-    const named = likelyCause(w);
-    assert.equal(named.cause, cause);
+  test(`${why}: named ${cause}, with the statistic`, () => {
+    const named = likelyCause(w, { expected: 20, normal });
+    assert.equal(named.cause, cause, JSON.stringify(named.evidence));
     assert.equal(named.evidence.ndrs, '100');
+    assert.equal(named.evidence.extraNdrs, '80');
+    if (cause === 'UNKNOWN')
+      assert.match(named.evidence.missing ?? '', /no kind of bounce accounts for half/);
+    else assert.ok(Number.parseInt(named.evidence.confidence ?? '0', 10) >= 50, 'a confidence of its own');
   });
 }
 
@@ -100,26 +169,23 @@ function facts(tenantId: string, at: number, n: number, known = true): NdrFact[]
 
 test('the baseline is the median of the same hour on earlier days: the daily rhythm, not one bad day', async () => {
   const store = new MemoryNdrStore();
-  for (let day = 0; day < 5; day++) {
+  const at = (day: number, hour: number) => T0 + day * 86_400_000 + hour * 3_600_000 + 30 * MINUTE;
+  for (let day = 0; day < 8; day++) {
     await store.add(facts('t', T0 + day * 86_400_000 + 9 * 3_600_000, day === 2 ? 600 : 60)); // 09:00 busy, one day a surge
     await store.add(facts('t', T0 + day * 86_400_000 + 3 * 3_600_000, 6)); // 03:00 quiet
   }
-  const nine = await baselinePerMinute(
-    store,
-    't',
-    T0 + 5 * 86_400_000 + 9 * 3_600_000 + 30 * MINUTE,
-    DEFAULT_POLICY.defaults.ndr,
-  );
-  const three = await baselinePerMinute(
-    store,
-    't',
-    T0 + 5 * 86_400_000 + 3 * 3_600_000 + 30 * MINUTE,
-    DEFAULT_POLICY.defaults.ndr,
-  );
-  assert.equal(nine, 1, '60 an hour at nine, whatever day 2 did');
-  assert.equal(three, 0.1);
+  const policy = DEFAULT_POLICY.defaults.ndr;
+  const nine = await baselinePerMinute(store, 't', at(8, 9), policy);
+  const three = await baselinePerMinute(store, 't', at(8, 3), policy);
+  assert.equal(nine.perMinute, 1, '60 an hour at nine, whatever day 2 did');
+  assert.equal(three.perMinute, 0.1);
+  assert.equal(nine.learning, false, 'a whole week seen');
+  // Five days in, the weekly rhythm is unknown: the quiet hour is held to twice the mean so far.
+  const early = await baselinePerMinute(store, 't', at(5, 3), policy);
+  assert.equal(early.learning, true);
+  assert.ok(early.perMinute > 0.2, `${early.perMinute}`);
   assert.equal(
-    await baselinePerMinute(store, 'new', T0, DEFAULT_POLICY.defaults.ndr),
+    (await baselinePerMinute(store, 'new', T0, policy)).perMinute,
     Number.POSITIVE_INFINITY,
     'nothing learnt: no alert',
   );
@@ -164,5 +230,8 @@ test('learning: the first, partly watched hour counts toward the mean so far', a
   const first = T0 + 20 * MINUTE; // seen from 00:20: the first hour is two thirds watched
   for (let m = 0; m < 60; m++) await store.add(facts('t', first + m * MINUTE, 2));
   // 120 bounces in the hour since first seen: a mean of 2 a minute, so twice that while learning.
-  assert.equal(await baselinePerMinute(store, 't', first + 60 * MINUTE, DEFAULT_POLICY.defaults.ndr), 4);
+  assert.equal(
+    (await baselinePerMinute(store, 't', first + 60 * MINUTE, DEFAULT_POLICY.defaults.ndr)).perMinute,
+    4,
+  );
 });

@@ -44,6 +44,8 @@ export interface SurgeState {
   readonly cause: SurgeCause;
   readonly lastUpdateAt: number;
   readonly peak: number;
+  /** The scope's day before the surge, what its cause is told against. */
+  readonly normal?: NormalProfile;
 }
 
 /** Where the counts and surge states live: in memory (one process), or Redis (shared by replicas). */
@@ -103,34 +105,150 @@ function topShare(counts: Map<string, number>, total: number, top = 1): number {
 
 const percent = (share: number) => `${Math.round(share * 100)} %`;
 
-/** The likely cause of a surge, with the figures that named it. */
-export function likelyCause(w: WindowStats): { cause: SurgeCause; evidence: Record<string, string> } {
+/**
+ * The scope's normal as the surge found it: the day before the surge's first window, kept with
+ * the surge so that every later look compares against the same thing.
+ */
+export interface NormalProfile {
+  readonly total: number;
+  readonly unknownUser: number;
+  readonly policyReject: number;
+  readonly unknownOriginal: number;
+  /** Counts of its most frequent original senders and sources. */
+  readonly senders: Readonly<Record<string, number>>;
+  readonly sources: Readonly<Record<string, number>>;
+}
+
+const PROFILE_KEYS = 50;
+
+export function normalProfileOf(w: WindowStats): NormalProfile {
+  const top = (counts: Map<string, number>) =>
+    Object.fromEntries([...counts].sort((x, y) => y[1] - x[1]).slice(0, PROFILE_KEYS));
+  return {
+    total: w.total,
+    unknownUser: w.unknownUser,
+    policyReject: w.policyReject,
+    unknownOriginal: w.unknownOriginal,
+    senders: top(w.senders),
+    sources: top(w.sources),
+  };
+}
+
+/** Below this many NDRs in the day before, who sent and through what has no normal to compare with. */
+const NORMAL_MINIMUM = 20;
+/** A cause must account for at least this share of the NDRs the surge added… */
+const EXPLAINS = 0.5;
+/** A harvest's bounces are nearly all unknown recipients; backscatter's only in part. */
+const HARVEST_EXPLAINS = 0.75;
+/** …and that share must exceed the kind's usual share by this much. */
+const MIN_LIFT = 0.25;
+
+/**
+ * The likely cause of a surge, with the statistic that named it. Each cause is scored by how much
+ * of the surge's extra NDRs (those above the expected count) its kind of bounce accounts for,
+ * beyond that kind's share in the scope's own normal:
+ * - directory harvest: unknown-recipient codes, nearly every recipient a different address,
+ *   whatever their domains;
+ * - spoofing: bounces of messages the platform did not send;
+ * - spam attack: policy and content rejections (5.7.x) carried by a few senders beyond their
+ *   usual share;
+ * - rogue server: one connector or source IP beyond its usual share.
+ * UNKNOWN comes with the evidence that was missing.
+ */
+export function likelyCause(
+  w: WindowStats,
+  context: { expected?: number; normal?: NormalProfile } = {},
+): { cause: SurgeCause; evidence: Record<string, string> } {
+  const normal = context.normal;
+  const expected = Math.min(context.expected ?? 0, w.total);
+  const extra = Math.max(1, w.total - expected);
+  const normalTotal = normal?.total ?? 0;
+  const enoughNormal = normalTotal >= NORMAL_MINIMUM;
+  // The share of a kind among the surge's own NDRs (the window less its expected normal part),
+  // counted only where it stands clearly above that kind's usual share: a kind the scope always
+  // bounces with says nothing about this surge.
+  const lift = (inWindow: number, usualShare: number) => {
+    const ofSurge = Math.min(1, Math.max(0, (inWindow - usualShare * expected) / extra));
+    return ofSurge - usualShare >= MIN_LIFT ? ofSurge : 0;
+  };
+  // A kind's usual share, pulled toward 30 % while the day before holds few NDRs.
+  const usual = (count: number) => (count + 3) / (normalTotal + 10);
+  const usualOfKey = (key: string, counts: Readonly<Record<string, number>> | undefined) =>
+    enoughNormal ? (counts?.[key] ?? 0) / normalTotal : 0;
+  const byLift = (counts: Map<string, number>, usualCounts: Readonly<Record<string, number>> | undefined) =>
+    [...counts]
+      .map(([key, n]) => ({ key, n, usual: usualOfKey(key, usualCounts) }))
+      .sort((x, y) => y.n - y.usual * w.total - (x.n - x.usual * w.total));
+  const topSenders = byLift(w.senders, normal?.senders).slice(0, 3);
+  const topSource = byLift(w.sources, normal?.sources)[0];
+  const scores = {
+    DIRECTORY_HARVEST:
+      w.distinctRecipients >= 0.7 * w.total ? lift(w.unknownUser, usual(normal?.unknownUser ?? 0)) : 0,
+    SPOOFING: lift(w.unknownOriginal, usual(normal?.unknownOriginal ?? 0)),
+    SPAM_ATTACK:
+      enoughNormal && topSenders.length > 0
+        ? Math.min(
+            lift(w.policyReject, usual(normal?.policyReject ?? 0)),
+            lift(
+              topSenders.reduce((sum, s) => sum + s.n, 0),
+              topSenders.reduce((sum, s) => sum + s.usual, 0),
+            ),
+          )
+        : 0,
+    ROGUE_SERVER: enoughNormal && topSource ? lift(topSource.n, topSource.usual) : 0,
+  } satisfies Record<Exclude<SurgeCause, 'UNKNOWN'>, number>;
   const share = (n: number) => (w.total === 0 ? 0 : n / w.total);
   const evidence: Record<string, string> = {
     ndrs: String(w.total),
-    unknownOriginalShare: percent(share(w.unknownOriginal)),
+    extraNdrs: String(Math.round(extra)),
+    normalNdrsDayBefore: String(normalTotal),
     unknownUserShare: percent(share(w.unknownUser)),
     policyRejectShare: percent(share(w.policyReject)),
+    unknownOriginalShare: percent(share(w.unknownOriginal)),
     distinctRecipients: String(w.distinctRecipients),
-    topRecipientDomainShare: percent(topShare(w.recipientDomains, w.total)),
+    recipientDomains: String(w.recipientDomains.size),
     topSourceShare: percent(topShare(w.sources, w.total)),
     topThreeSendersShare: percent(topShare(w.senders, w.total, 3)),
+    explainedByUnknownUsers: percent(scores.DIRECTORY_HARVEST),
+    explainedByForeignOriginals: percent(scores.SPOOFING),
+    explainedBySpamRejectsOfFewSenders: percent(scores.SPAM_ATTACK),
+    explainedByOneSource: percent(scores.ROGUE_SERVER),
   };
-  // A harvest probes one domain's addresses: unknown users, nearly every recipient different.
-  if (
-    share(w.unknownUser) >= 0.6 &&
-    w.distinctRecipients >= 0.7 * w.total &&
-    topShare(w.recipientDomains, w.total) >= 0.7
-  )
-    return { cause: 'DIRECTORY_HARVEST', evidence };
-  // Backscatter: bounces of messages the platform never sent (the sender was forged).
-  if (share(w.unknownOriginal) >= 0.6) return { cause: 'SPOOFING', evidence };
-  // One connector or IP behind most of the bounced mail: a compromised or misconfigured server.
-  if (topShare(w.sources, w.total) >= 0.6) return { cause: 'ROGUE_SERVER', evidence };
-  // A few submitters whose mail remote servers refuse as spam.
-  if (topShare(w.senders, w.total, 3) >= 0.5 && share(w.policyReject) >= 0.3)
-    return { cause: 'SPAM_ATTACK', evidence };
-  return { cause: 'UNKNOWN', evidence };
+  // The harvest's evidence is the most specific (a harvest's bounces are also of mail the
+  // platform did not send, or of one account's), so it is asked first.
+  const ranked = (Object.entries(scores) as [Exclude<SurgeCause, 'UNKNOWN'>, number][]).sort(
+    (x, y) => y[1] - x[1],
+  );
+  const [best, bestScore] = ranked[0] as [Exclude<SurgeCause, 'UNKNOWN'>, number];
+  const cause =
+    scores.DIRECTORY_HARVEST >= HARVEST_EXPLAINS
+      ? 'DIRECTORY_HARVEST'
+      : bestScore >= EXPLAINS
+        ? best
+        : undefined;
+  if (cause) return { cause, evidence: { ...evidence, confidence: percent(scores[cause]) } };
+  return {
+    cause: 'UNKNOWN',
+    evidence: {
+      ...evidence,
+      confidence: '0 %',
+      missing: `no kind of bounce accounts for half of the ${Math.round(extra)} extra NDRs (closest: ${best} at ${percent(bestScore)})${
+        enoughNormal
+          ? ''
+          : `; the day before held ${normalTotal} NDRs, too few to tell usual senders and sources`
+      }`,
+    },
+  };
+}
+
+export interface Baseline {
+  /** Expected NDRs a minute (Infinity while nothing can be told yet). */
+  readonly perMinute: number;
+  /**
+   * Less than `baselineDays` of history: the scope's weekly rhythm is not known yet (a first
+   * Monday after a quiet Sunday is no surge), so a surge must stand out twice as far.
+   */
+  readonly learning: boolean;
 }
 
 /** Expected NDRs per minute at `atMs`: the median of the same hour of day over the previous days. */
@@ -139,30 +257,36 @@ export async function baselinePerMinute(
   scope: string,
   atMs: number,
   settings: NdrSurgePolicy,
-): Promise<number> {
+): Promise<Baseline> {
   const hour = Math.floor(atMs / HOUR);
   const days = Array.from({ length: settings.baselineDays }, (_, k) => hour - 24 * (k + 1));
   const { first, counts } = await store.hourCounts(scope, days);
-  if (first === undefined) return Number.POSITIVE_INFINITY;
+  if (first === undefined) return { perMinute: Number.POSITIVE_INFINITY, learning: true };
+  const learning = atMs - first < settings.baselineDays * 24 * HOUR;
   // Only hours the scope was seen for from their beginning: a partly watched hour would read low.
   const whole = counts.filter((_, i) => (days[i] as number) * HOUR >= first).sort((a, b) => a - b);
-  if (whole.length > 0) {
-    const mid = whole.length >> 1;
-    const median =
-      whole.length % 2 ? (whole[mid] as number) : ((whole[mid - 1] as number) + (whole[mid] as number)) / 2;
-    return Math.max(settings.floorPerMinute, median / 60);
-  }
-  // Less than a day of history: learning. No alert in the first hour; then twice the mean so far
-  // (the first, partly watched hour included), which leaves room for the daily rhythm the scope
-  // has not shown yet.
-  if (atMs - first < HOUR) return Number.POSITIVE_INFINITY;
+  const mid = whole.length >> 1;
+  const median =
+    whole.length === 0
+      ? 0
+      : whole.length % 2
+        ? (whole[mid] as number)
+        : ((whole[mid - 1] as number) + (whole[mid] as number)) / 2;
+  if (!learning) return { perMinute: Math.max(settings.floorPerMinute, median / 60), learning };
+  // Learning: no alert in the first hour; then the larger of the same hour's median so far and
+  // twice the mean so far (the first, partly watched hour included). A day or two of history
+  // holds one noisy count per hour of day, and a quiet Sunday says little about a Monday.
+  if (atMs - first < HOUR) return { perMinute: Number.POSITIVE_INFINITY, learning };
   const firstHour = Math.floor(first / HOUR);
   const sinceFirst = await store.hourCounts(
     scope,
     Array.from({ length: hour - firstHour + 1 }, (_, i) => firstHour + i),
   );
   const total = sinceFirst.counts.reduce((sum, n) => sum + n, 0);
-  return Math.max(settings.floorPerMinute, (2 * total) / ((atMs - first) / MINUTE));
+  return {
+    perMinute: Math.max(settings.floorPerMinute, median / 60, (2 * total) / ((atMs - first) / MINUTE)),
+    learning,
+  };
 }
 
 function alertOf(
@@ -199,7 +323,8 @@ export async function evaluate(
   const current = await store.surge(scope);
   const thisMinute = Math.floor(now / MINUTE);
   const lastMinute = thisMinute - 1; // the last complete minute
-  const perMinute = await baselinePerMinute(store, scope, now, settings);
+  const { perMinute, learning } = await baselinePerMinute(store, scope, now, settings);
+  const startFactor = learning ? 2 * settings.startFactor : settings.startFactor;
   if (!current) {
     // Start windows end now: whole minutes plus the minute under way, so a surge is seen as it
     // builds, not only when a minute completes; the baseline is scaled to the time covered.
@@ -210,11 +335,12 @@ export async function evaluate(
       const expected = perMinute * (minutes + partial);
       if (
         stats.total < settings.startMinimum ||
-        stats.total < settings.startFactor * expected ||
+        stats.total < startFactor * expected ||
         poissonTail(stats.total, expected) > settings.startProbability
       )
         continue;
-      const { cause, evidence } = likelyCause(stats);
+      const normal = normalProfileOf(await store.window(scope, from - 1_440, from - 1));
+      const { cause, evidence } = likelyCause(stats, { expected, normal });
       const alertId = createHash('sha256').update(`${scope}|${from}`).digest('hex').slice(0, 16);
       const next: SurgeState = {
         alertId,
@@ -222,6 +348,7 @@ export async function evaluate(
         cause,
         lastUpdateAt: now,
         peak: stats.total,
+        normal,
       };
       if (!(await store.transition(scope, undefined, next))) return undefined;
       return alertOf(
@@ -242,11 +369,22 @@ export async function evaluate(
   const oldEnough = now - current.startedAt >= 2 * settings.endWindowMinutes * MINUTE;
   if (oldEnough && stats.total < settings.endFactor * expected + settings.startMinimum / 2) {
     if (!(await store.transition(scope, current, undefined))) return undefined;
-    return alertOf(now, scope, 'ENDED', current, window, likelyCause(stats).evidence);
+    return alertOf(
+      now,
+      scope,
+      'ENDED',
+      current,
+      window,
+      likelyCause(stats, { expected, normal: current.normal }).evidence,
+    );
   }
   // Name the cause from the whole surge so far, not the last minutes alone.
-  const sinceStart = await store.window(scope, Math.floor(current.startedAt / MINUTE), lastMinute);
-  const { cause, evidence } = likelyCause(sinceStart);
+  const startMinute = Math.floor(current.startedAt / MINUTE);
+  const sinceStart = await store.window(scope, startMinute, lastMinute);
+  const { cause, evidence } = likelyCause(sinceStart, {
+    expected: perMinute * (lastMinute - startMinute + 1),
+    normal: current.normal,
+  });
   const due = now - current.lastUpdateAt >= settings.updateEveryMinutes * MINUTE;
   if (cause === current.cause && !due) return undefined;
   const next: SurgeState = {

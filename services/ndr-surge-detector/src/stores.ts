@@ -16,7 +16,9 @@ const MINUTE = 60_000;
 const HOUR = 3_600_000;
 
 export function isUnknownUser(status: string): boolean {
-  return /^5\.1\.(1|10)$/.test(status);
+  // 5.4.1: "recipient address rejected: access denied", how Exchange Online's directory-based
+  // edge blocking refuses an address it does not know.
+  return /^5\.1\.(1|10)$/.test(status) || status === '5.4.1';
 }
 
 export function isPolicyReject(status: string): boolean {
