@@ -150,7 +150,13 @@ export async function committedOffset(
   const deadline = Date.now() + OFFSET_READ_TIMEOUT_MS;
   for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
     try {
-      const [result] = await admin.fetchOffsets({ groupId, topics: [topic], requireStable: true });
+      // This partition only: another partition's open transaction is no reason to wait.
+      const [result] = await admin.fetchOffsets({
+        groupId,
+        topics: [topic],
+        partitions: [partition],
+        requireStable: true,
+      });
       const entry = result?.partitions.find((p) => p.partition === partition);
       return entry ? Number(entry.offset) : -1;
     } catch (error) {
@@ -169,6 +175,15 @@ const OFFSET_READ_TIMEOUT_MS = 60_000;
 /** The admin client committedOffset reads through; one per stage, connected at its start. */
 export function offsetReader(kafka: Kafka): Admin {
   return kafka.admin();
+}
+
+/**
+ * Looks up the group coordinator through the reader once, so that the first read after an
+ * assignment does not pay for it. One plain read, never waited on: a zombie's open transaction
+ * (a stage that was killed) would hold a stable read until this process fences it.
+ */
+export async function primeOffsetReader(admin: Admin, groupId: string, topic: string): Promise<void> {
+  await admin.fetchOffsets({ groupId, topics: [topic], partitions: [0] }).catch(() => undefined);
 }
 
 /** True when trying the same work again later can succeed. */

@@ -23,7 +23,15 @@ import {
 import { type OutboundMessage, type RecordName, Serde } from '@mailpools/schemas';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from 'kafkajs';
 import { type HealthServer, startHealthServer } from './http.ts';
-import { committedOffset, createKafka, ensureTopics, isFenced, isRetriable, offsetReader } from './kafka.ts';
+import {
+  committedOffset,
+  createKafka,
+  ensureTopics,
+  isFenced,
+  isRetriable,
+  offsetReader,
+  primeOffsetReader,
+} from './kafka.ts';
 import { createStageMetrics, type StageMetrics } from './metrics.ts';
 
 export interface InputRecord<T> {
@@ -474,9 +482,7 @@ export function createStage<T>(options: StageOptions<T>): Stage {
       await ensureTopics(kafka, topics);
       if (transactional) {
         await offsets.connect();
-        // Looks up the group coordinator and the topic's partitions now, not on the first
-        // assignment; a broker still loading its coordinators only leaves that to the first read.
-        await committedOffset(offsets, groupId, input.topic, 0).catch(() => undefined);
+        await primeOffsetReader(offsets, groupId, input.topic);
       } else {
         sharedProducer = kafka.producer({
           idempotent: true,
