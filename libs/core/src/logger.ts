@@ -37,3 +37,9 @@ export function createLogger(
     }),
   );
 }
+
+/** An address fit for logs and alerts: the domain and the local part's first letter. */
+export function maskAddress(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at <= 0 ? '***' : `${address[0]}***${address.slice(at)}`;
+}

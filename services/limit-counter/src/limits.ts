@@ -209,9 +209,3 @@ export function outputsOf(
   }
   return outputs;
 }
-
-/** An address for logs: the domain and the local part's first letter. */
-export function maskAddress(address: string): string {
-  const at = address.lastIndexOf('@');
-  return at <= 0 ? '***' : `${address[0]}***${address.slice(at)}`;
-}

@@ -2,12 +2,12 @@
 // in → mail.outbound.counted; a sender it restricts → mail.sender.restrictions (compacted: the
 // current table) and mail.sender.restriction-audit (the whole history). Its logic is limits.ts,
 // the counting count.lua (through store.ts).
-import { wireStage } from '@mailpools/core';
+import { maskAddress, wireStage } from '@mailpools/core';
 import { tenantMetricLabels } from '@mailpools/policy';
 import type { OutboundMessage } from '@mailpools/schemas';
 import { createStage, type ServiceContext, type Stage } from '@mailpools/stream';
 import { Counter, Gauge } from 'prom-client';
-import { countBatch, type LimitTopics, maskAddress, outputsOf } from './limits.ts';
+import { countBatch, type LimitTopics, outputsOf } from './limits.ts';
 import { LIMITS_SETTINGS } from './settings.ts';
 import { createLimitStore, limitsPrefix } from './store.ts';
 

@@ -148,6 +148,8 @@ for (const [cause, w, normal, why] of [
     assert.equal(named.cause, cause, JSON.stringify(named.evidence));
     assert.equal(named.evidence.ndrs, '100');
     assert.equal(named.evidence.extraNdrs, '80');
+    assert.ok(named.evidence.firstStep, 'what an operator would do first');
+    assert.doesNotMatch(JSON.stringify(named.evidence), /mallory@|ann@|bob@/, 'no full address in an alert');
     if (cause === 'UNKNOWN')
       assert.match(named.evidence.missing ?? '', /no kind of bounce accounts for half/);
     else assert.ok(Number.parseInt(named.evidence.confidence ?? '0', 10) >= 50, 'a confidence of its own');

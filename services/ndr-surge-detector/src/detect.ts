@@ -5,6 +5,7 @@
 // One alert per surge: STARTED, UPDATED (when the likely cause changes, or every few minutes with
 // new figures), ENDED, all with one alertId. The cause is named from the bounces themselves.
 import { createHash } from 'node:crypto';
+import { maskAddress } from '@mailpools/core';
 import { DEFAULT_POLICY, type NdrSurgePolicy, type Policy, tenantPolicy } from '@mailpools/policy';
 import type { NdrSurgeAlert, PoolAssignment, SurgeCause } from '@mailpools/schemas';
 
@@ -134,6 +135,20 @@ export function normalProfileOf(w: WindowStats): NormalProfile {
   };
 }
 
+/** What an operator would do first, per cause. */
+const FIRST_STEP: Record<SurgeCause, string> = {
+  DIRECTORY_HARVEST:
+    'Check that directory-based edge blocking rejects unknown recipients at SMTP time instead of bouncing them; if the probes left from one account, reset its credentials and restrict it.',
+  SPOOFING:
+    "Check the tenant's SPF, DKIM and DMARC (p=reject stops most backscatter) and that the platform refuses bounces whose SRS hash does not verify.",
+  SPAM_ATTACK:
+    'Restrict the top senders (mailpools restricted, or the portal), reset their credentials, and look at their recent mail in the trace.',
+  ROGUE_SERVER:
+    'Find the top source: disable or re-scope that connector, or block the IP, until its owner has cleaned it up.',
+  UNKNOWN:
+    'Look at the top senders, sources and recipient domains in the trace; see `missing` for what did not fit a cause.',
+};
+
 /** Below this many NDRs in the day before, who sent and through what has no normal to compare with. */
 const NORMAL_MINIMUM = 20;
 /** A cause must account for at least this share of the NDRs the surge added… */
@@ -220,18 +235,33 @@ export function likelyCause(
     (x, y) => y[1] - x[1],
   );
   const [best, bestScore] = ranked[0] as [Exclude<SurgeCause, 'UNKNOWN'>, number];
+  // Who and what is involved, bounded, addresses masked: what an operator looks at first.
+  const top = (counts: Map<string, number>, show: (key: string) => string = (k) => k) =>
+    [...counts]
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, 3)
+      .map(([key, n]) => `${show(key)} (${n})`)
+      .join(', ');
+  evidence.topSenders = top(w.senders, maskAddress);
+  evidence.topSources = top(w.sources);
+  evidence.topRecipientDomains = top(w.recipientDomains);
   const cause =
     scores.DIRECTORY_HARVEST >= HARVEST_EXPLAINS
       ? 'DIRECTORY_HARVEST'
       : bestScore >= EXPLAINS
         ? best
         : undefined;
-  if (cause) return { cause, evidence: { ...evidence, confidence: percent(scores[cause]) } };
+  if (cause)
+    return {
+      cause,
+      evidence: { ...evidence, confidence: percent(scores[cause]), firstStep: FIRST_STEP[cause] },
+    };
   return {
     cause: 'UNKNOWN',
     evidence: {
       ...evidence,
       confidence: '0 %',
+      firstStep: FIRST_STEP.UNKNOWN,
       missing: `no kind of bounce accounts for half of the ${Math.round(extra)} extra NDRs (closest: ${best} at ${percent(bestScore)})${
         enoughNormal
           ? ''
