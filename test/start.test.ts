@@ -115,7 +115,11 @@ test('two namespaced pipelines start side by side on free ports, route, and log 
     const codes = await Promise.all(
       pipelines.map(async (p) => (p.child.exitCode ?? (await once(p.child, 'exit'))[0]) as number | null),
     );
-    assert.deepEqual(codes, [0, 0], 'Ctrl-C stops each pipeline cleanly');
+    assert.deepEqual(
+      codes,
+      [0, 0],
+      `Ctrl-C stops each pipeline cleanly:\n${pipelines.map((p) => p.lines.slice(-40).join('\n')).join('\n---\n')}`,
+    );
   }
   for (const pipeline of pipelines)
     assert.deepEqual(

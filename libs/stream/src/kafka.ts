@@ -146,6 +146,8 @@ export async function committedOffset(
   groupId: string,
   topic: string,
   partition: number,
+  /** Asked before each retry: false (the stage is stopping) ends the wait with the last error. */
+  keepTrying: () => boolean = () => true,
 ): Promise<number> {
   const deadline = Date.now() + OFFSET_READ_TIMEOUT_MS;
   for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
@@ -163,7 +165,7 @@ export async function committedOffset(
       // UNSTABLE_OFFSET_COMMIT: after fencing, only a transaction of another transactional id can
       // still be open here, and its coordinator aborts it within its transaction timeout. The
       // other retriable answers (a coordinator loading or moved) pass within seconds.
-      if (!isRetriable(error) || Date.now() > deadline) throw error;
+      if (!isRetriable(error) || Date.now() > deadline || !keepTrying()) throw error;
       await new Promise((r) => setTimeout(r, wait));
     }
   }

@@ -202,7 +202,7 @@ export function createStage<T>(options: StageOptions<T>): Stage {
     let pending = fencing.get(partition);
     if (!pending) {
       const started = producerFor(partition).then(() =>
-        committedOffset(offsets, groupId, input.topic, partition),
+        committedOffset(offsets, groupId, input.topic, partition, () => running),
       );
       started.catch(() => {
         if (fencing.get(partition) === started) fencing.delete(partition);
